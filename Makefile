@@ -1,0 +1,26 @@
+# The two commands: `make run` and `make test`. Both set up .venv with the pinned dependencies first.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3; do $$p -c "import sys; assert sys.version_info[:2] in ((3, 11), (3, 12))" 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+.PHONY: setup run test clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "durable-rules needs Python 3.11 or 3.12"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+setup: $(STAMP)
+
+run: setup
+	PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: setup
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) instance *.egg-info

@@ -1,0 +1,90 @@
+"""The native JSON API: evaluate a patient context, list the rules and the vocabulary."""
+import json
+
+from flask import Blueprint, current_app, request
+from marshmallow import ValidationError
+
+from cdss.errors import InvalidInputError, MalformedJsonError, UnsupportedMediaTypeError, flatten
+from cdss.explain import describe
+from cdss.facts import UnknownConditionError
+from schemas.context import PatientContextSchema
+from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+context_schema = PatientContextSchema()
+evaluation_schema = EvaluationSchema()
+
+
+def evaluator():
+    """The application's evaluator (rules compiled at start-up)."""
+    return current_app.extensions["cdss"]
+
+
+def json_body():
+    """The request body as a JSON object, or a 415/400 naming what is wrong."""
+    if not request.is_json:
+        raise UnsupportedMediaTypeError("the body must be JSON (Content-Type: application/json)")
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except (ValueError, RecursionError):
+        raise MalformedJsonError("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidInputError("the body must be a JSON object", {"_body": ["must be a JSON object"]})
+    return body
+
+
+def load_context(body):
+    """Validate a native patient context; errors name each field."""
+    try:
+        return context_schema.load(body)
+    except ValidationError as error:
+        raise InvalidInputError("the patient context is invalid", flatten(error.messages)) from None
+
+
+@bp.post("/evaluate")
+def evaluate():
+    """Classify the RLS case and return recommendations with their reasoning."""
+    context = load_context(json_body())
+    try:
+        result = evaluator().evaluate(context)
+    except UnknownConditionError as error:
+        raise InvalidInputError("the patient context is invalid", error.fields) from None
+    return evaluation_schema.dump(result)
+
+
+@bp.get("/rules")
+def rules():
+    """The knowledge base: every rule with its condition, outputs, strength and citations."""
+    knowledge = evaluator().knowledge
+    listed = []
+    for rule in knowledge.rules:
+        listed.append({
+            "id": rule.id, "version": rule.version, "title": rule.title, "topic": rule.topic,
+            "condition": rule.when,
+            "condition_text": " and ".join(f"{alias}: {describe(knowledge, kind, pattern)}"
+                                           for alias, kind, pattern in rule.aliases()),
+            "outputs": rule.then, "strength": rule.strength, "rationale": rule.rationale,
+            "citations": [knowledge.references[key] for key in rule.citations]})
+    return KnowledgeBaseSchema().dump({"ruleset": evaluator().ruleset,
+                                       "last_reviewed": str(knowledge.manifest["last_reviewed"]),
+                                       "rules": listed})
+
+
+@bp.get("/vocabulary")
+def vocabulary():
+    """The names the API accepts: conditions (with their codes), medications (by class), lab units."""
+    from cdss.units import TESTS  # noqa: PLC0415
+
+    knowledge = evaluator().knowledge
+    return {
+        "conditions": {name: {"label": spec["label"], "role": spec["role"], "cause": spec.get("cause"),
+                              "icd10cm": spec["icd10cm"], "snomed": spec["snomed"]}
+                       for name, spec in knowledge.conditions.items()},
+        "medications": {code: {"label": spec["label"], "worsens_rls": spec["worsens_rls"],
+                               "evidence": spec["evidence"],
+                               "ingredients": {name: ingredient.get("rxnorm")
+                                               for name, ingredient in spec["ingredients"].items()}}
+                        for code, spec in knowledge.medications.items()},
+        "labs": {test: {"canonical_unit": spec.canonical, "accepted_units": list(spec.factors)}
+                 for test, spec in TESTS.items()},
+    }

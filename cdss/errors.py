@@ -1,0 +1,106 @@
+"""One error shape from one place: {"error": {"code", "message", "fields"}}, mapped to statuses by type."""
+import logging
+
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+from cdss.engine import EngineCapacityError, EngineError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the API answers with its own status and code."""
+
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message, fields=None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class InvalidInputError(ApiError):
+    """The body is JSON but not a valid patient context."""
+
+    code = "invalid_input"
+
+
+class MalformedJsonError(ApiError):
+    """The body is not parseable JSON."""
+
+    code = "malformed_json"
+
+
+class UnsupportedMediaTypeError(ApiError):
+    """The body is not declared as JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NotFoundError(ApiError):
+    """A resource that does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+def flatten(messages, prefix=""):
+    """marshmallow's nested messages as {"labs.ferritin.unit": ["..."]}."""
+    if isinstance(messages, list) and all(isinstance(item, str) for item in messages):
+        return {prefix or "_body": messages}
+    if isinstance(messages, list):
+        messages = dict(enumerate(messages))
+    flat = {}
+    for key, value in messages.items():
+        name = str(key) if key != "_schema" else ""
+        path = ".".join(part for part in (prefix, name) if part)
+        if isinstance(value, str):
+            flat.setdefault(path or "_body", []).append(value)
+        else:
+            for field, errors in flatten(value, path).items():
+                flat.setdefault(field, []).extend(errors)
+    return flat
+
+
+def error_response(status, code, message, fields=None):
+    """The JSON error body and status."""
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return jsonify(error=body), status
+
+
+def init_app(app):
+    """Register the error handlers: API errors, HTTP errors, engine failures, anything else."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(error):
+        return error_response(error.status, error.code, error.message, error.fields)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error):
+        code = (error.name or "error").lower().replace(" ", "_")
+        response, status = error_response(error.code or 500, code, error.description or error.name)
+        if error.code == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response, status
+
+    @app.errorhandler(EngineCapacityError)
+    def handle_capacity(error):
+        log.error("rules engine session table full; this worker should be recycled")
+        app.extensions["cdss.unhealthy"] = True
+        return error_response(503, "engine_capacity", "the service is at capacity; retry shortly")
+
+    @app.errorhandler(EngineError)
+    def handle_engine_error(error):
+        log.error("rules engine failure: %s", type(error).__name__)
+        return error_response(500, "evaluation_failed",
+                              "the rules could not be evaluated; no advice was produced")
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error")

@@ -1,0 +1,184 @@
+"""One evaluation: facts in, rules fired, firings combined into a classification and recommendations."""
+import re
+import uuid
+
+from cdss.engine import RuleEngine
+from cdss.explain import statements
+from cdss.facts import build_facts
+from cdss.loader import compile_rules
+from cdss.vocabulary import Vocabulary
+
+INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
+PLACEHOLDER = re.compile(r"\{(\w+)\.(\w+)\}")
+
+
+class Evaluator:
+    """The loaded knowledge, compiled once at start-up, and the evaluation of one patient context."""
+
+    def __init__(self, knowledge, new_id=lambda: str(uuid.uuid4())):
+        self.knowledge = knowledge
+        self.vocabulary = Vocabulary(knowledge.medications, knowledge.conditions)
+        consequences = {
+            rule.id: [{"kind": "finding", "fid": f"finding:{rule.then['finding']}:{rule.id}",
+                       "name": rule.then["finding"], "by": rule.id}]
+            for rule in knowledge.rules if "finding" in rule.then}
+        self.engine = RuleEngine(compile_rules(knowledge), consequences)
+        self.new_id = new_id
+
+    @property
+    def ruleset(self):
+        """The identity of the loaded ruleset: id, version and the digest of its files."""
+        manifest = self.knowledge.manifest
+        return {"id": manifest["id"], "version": manifest["version"], "digest": self.knowledge.digest}
+
+    def evaluate(self, context):
+        """Evaluate a validated patient context; return the evaluation as a plain dict."""
+        fact_set = build_facts(context, self.vocabulary)
+        firings = unique_firings(self.engine.run(fact_set.facts), self.knowledge)
+        return Combination(self.knowledge, firings, fact_set).result(self.new_id(), self.ruleset)
+
+
+def unique_firings(firings, knowledge):
+    """Firings in rule order, one per rule and set of matched facts ($or fires once per true branch)."""
+    seen, unique = set(), []
+    for firing in firings:
+        key = (firing.rule_id, tuple(sorted((alias, fact["fid"]) for alias, fact in firing.matched.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(firing)
+    return sorted(unique, key=lambda firing: knowledge.by_id[firing.rule_id].order)
+
+
+class Combination:
+    """Turns the firings of one evaluation into the response: classification, recommendations, missing."""
+
+    def __init__(self, knowledge, firings, fact_set):
+        self.knowledge = knowledge
+        self.firings = firings
+        self.fact_set = fact_set
+        self.by_rule = {}
+        for firing in firings:
+            self.by_rule.setdefault(firing.rule_id, []).append(firing)
+
+    def reasoning(self, firing, depth=0):
+        """Why a rule fired: its id, version, the true parts of its condition, the facts and the chain."""
+        rule = self.knowledge.by_id[firing.rule_id]
+        entry = {"rule": rule.id, "version": rule.version, "title": rule.title, "statement": "", "facts": {}}
+        parts, chain = [], []
+        for alias, kind, pattern in rule.aliases():
+            fact = firing.matched[alias]
+            if kind == "finding":
+                parts.append(f"finding {fact['name']} (from {fact['by']})")
+                if depth < 5:
+                    chain.extend(self.reasoning(cause, depth + 1) for cause in self.by_rule.get(fact["by"], []))
+                continue
+            shown = statements(self.knowledge, kind, pattern, fact)
+            if kind == "medication":
+                shown = [(f"{fact['ingredient']} ({fact['class_label']})", "ingredient"),
+                         ("", "drug_class"), *shown]
+            for text, name in shown:
+                if text:
+                    parts.append(text)
+                if name in fact:
+                    entry["facts"][self.knowledge.fact_spec(kind, name)["report_as"]] = fact[name]
+        entry["statement"] = "; ".join(parts)
+        if chain:
+            entry["chain"] = chain
+        return entry
+
+    def result(self, evaluation_id, ruleset):
+        """The evaluation as the API returns it."""
+        recommendations = self.recommendations()
+        return {
+            "evaluation_id": evaluation_id,
+            "ruleset": ruleset,
+            "classification": self.classification(),
+            "recommendations": recommendations,
+            "missing": list(dict.fromkeys(item for firing in self.firings
+                                          for item in self.rule(firing).then.get("missing", []))),
+            "unrecognized": self.fact_set.unrecognized,
+            "fired_rules": [{"rule": firing.rule_id, "version": self.rule(firing).version}
+                            for firing in self.firings],
+        }
+
+    def rule(self, firing):
+        """The rule behind a firing."""
+        return self.knowledge.by_id[firing.rule_id]
+
+    def classification(self):
+        """Secondary when any cause is found; primary only when a rule supports it and nothing argues against."""
+        causes, hints, withheld, reasoning = [], set(), False, []
+        for firing in self.firings:
+            then = self.rule(firing).then
+            if "cause" in then or "classification" in then or then.get("withhold_classification"):
+                reasoning.append(self.reasoning(firing))
+            if "cause" in then and then["cause"] not in causes:
+                causes.append(then["cause"])
+            if "classification" in then:
+                hints.add(then["classification"])
+            withheld = withheld or then.get("withhold_classification", False)
+        if withheld:
+            kind = "undetermined"
+        elif causes:
+            kind = "secondary"
+        elif hints == {"primary"}:
+            kind = "primary"
+        else:
+            kind = "undetermined"
+        return {"type": kind, "causes": causes, "associated_conditions": self.fact_set.associated,
+                "reasoning": reasoning}
+
+    def recommendations(self):
+        """One recommendation per code, merged across firings, contradictions resolved, in display order."""
+        merged = {}
+        for firing in self.firings:
+            rule = self.rule(firing)
+            output = rule.then.get("recommendation")
+            if output is None:
+                continue
+            detail = fill(output["detail"], firing.matched)
+            entry = merged.get(output["code"])
+            if entry is None:
+                entry = merged[output["code"]] = {
+                    "code": output["code"], "title": fill(output["title"], firing.matched), "detail": detail,
+                    "indicator": output["indicator"], "strength": rule.strength, "reasoning": [],
+                    "references": [], "_order": rule.order}
+            elif detail not in entry["detail"]:
+                entry["detail"] += " " + detail
+            if INDICATOR_ORDER[output["indicator"]] < INDICATOR_ORDER[entry["indicator"]]:
+                entry["indicator"] = output["indicator"]
+            entry["reasoning"].append(self.reasoning(firing))
+            for key in rule.citations:
+                reference = self.knowledge.references[key]
+                cited = {"citation": reference["citation"], "url": reference["url"]}
+                if cited not in entry["references"]:
+                    entry["references"].append(cited)
+        self.resolve_contradictions(merged)
+        lead = self.knowledge.manifest["lead_codes"]
+        ordered = sorted(merged.values(), key=lambda entry: (
+            lead.index(entry["code"]) if entry["code"] in lead else len(lead),
+            INDICATOR_ORDER[entry["indicator"]], entry["_order"]))
+        for entry in ordered:
+            del entry["_order"]
+        return ordered
+
+    def resolve_contradictions(self, merged):
+        """Withdraw advice that contradicts safer advice (the manifest's list); say so in the reasoning."""
+        for pair in self.knowledge.manifest["contradictions"]:
+            if pair["keep"] in merged and pair["drop"] in merged:
+                dropped = merged.pop(pair["drop"])
+                merged[pair["keep"]]["reasoning"].append({
+                    "rule": "ruleset.contradictions", "version": self.knowledge.manifest["version"],
+                    "title": "Contradictory advice withdrawn",
+                    "statement": f"{pair['drop']} withdrawn because {pair['keep']} applies",
+                    "facts": {"withdrawn": dropped["code"],
+                              "withdrawn_rules": [item["rule"] for item in dropped["reasoning"]]}})
+
+
+def fill(text, matched):
+    """Fill {alias.fact} placeholders with the matched facts' values."""
+    def value(match):
+        fact = matched.get(match.group(1), {})
+        found = fact.get(match.group(2), match.group(0))
+        return f"{found:g}" if isinstance(found, float) else str(found)
+    return PLACEHOLDER.sub(value, text)

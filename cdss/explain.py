@@ -1,0 +1,83 @@
+"""Readable forms of durable_rules conditions: the rule as written, and why it fired for one patient."""
+
+SYMBOLS = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
+COMPARE = {"$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
+           "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b}
+
+
+def quantity(knowledge, kind, name, value):
+    """A value with its unit, as the reasoning shows it: '32 ng/mL'."""
+    unit = knowledge.fact_spec(kind, name).get("unit", "")
+    shown = f"{value:g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else value
+    return f"{shown} {unit}".strip() if unit and unit != "%" else f"{shown}{unit}"
+
+
+def describe(knowledge, kind, pattern):
+    """The pattern as readable text, for the knowledge base: 'ferritin <= 75 ng/mL and tsat < 45%'."""
+    (key, value), = pattern.items()
+    if key in ("$and", "$or"):
+        parts = [describe(knowledge, kind, part) for part in value]
+        joined = f" {key[1:]} ".join(parts)
+        return f"({joined})" if key == "$or" else joined
+    if key in ("$ex", "$nex"):
+        name = next(iter(value))
+        return f"{name} is {'recorded' if key == '$ex' else 'missing'}"
+    if key in SYMBOLS:
+        (name, operand), = value.items()
+        return f"{name} {SYMBOLS[key]} {quantity(knowledge, kind, name, operand)}"
+    return equality(knowledge, kind, key, value)
+
+
+def holds(pattern, fact):
+    """Whether a pattern holds for a fact (the engine decided already; this picks what to explain)."""
+    (key, value), = pattern.items()
+    if key == "$and":
+        return all(holds(part, fact) for part in value)
+    if key == "$or":
+        return any(holds(part, fact) for part in value)
+    if key in ("$ex", "$nex"):
+        return (next(iter(value)) in fact) == (key == "$ex")
+    if key in COMPARE:
+        (name, operand), = value.items()
+        return isinstance(fact.get(name), (int, float)) and COMPARE[key](fact[name], operand)
+    return fact.get(key) == value
+
+
+def statements(knowledge, kind, pattern, fact):
+    """The true parts of a pattern with this patient's values, each with the fact it names:
+    [('ferritin 32 ng/mL <= 75 ng/mL', 'ferritin')]."""
+    (key, value), = pattern.items()
+    if key == "$and":
+        return [part for item in value for part in statements(knowledge, kind, item, fact)]
+    if key == "$or":
+        return [part for item in value if holds(item, fact)
+                for part in statements(knowledge, kind, item, fact)]
+    if key in ("$ex", "$nex"):
+        name = next(iter(value))
+        if key == "$nex":
+            return [(f"{name} missing", name)]
+        return [(f"{name} {quantity(knowledge, kind, name, fact[name])}", name)]
+    if key in SYMBOLS:
+        (name, operand), = value.items()
+        return [(f"{name} {quantity(knowledge, kind, name, fact[name])} {SYMBOLS[key]} "
+                 f"{quantity(knowledge, kind, name, operand)}", name)]
+    return [(equality(knowledge, kind, key, value), key)]
+
+
+def equality(knowledge, kind, name, value):
+    """An equality as a clinician reads it: 'hemochromatosis recorded', 'pregnant = true'."""
+    if kind == "patient" and name.startswith("cond_"):
+        label = knowledge.fact_spec(kind, name)["description"]
+        return f"{label} recorded" if value else f"no {label} recorded"
+    return f"{name} = {quantity(knowledge, kind, name, value)}"
+
+
+def referenced(pattern):
+    """Fact names a pattern refers to, in order of appearance."""
+    (key, value), = pattern.items()
+    if key in ("$and", "$or"):
+        names = [name for part in value for name in referenced(part)]
+        return list(dict.fromkeys(names))
+    if key.startswith("$"):
+        return [next(iter(value))]
+    return [key]

@@ -1,0 +1,206 @@
+"""Load the rule files: validate every file with marshmallow, check every name, compile for the engine."""
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from marshmallow import ValidationError
+
+from schemas.rulefile import (ALIAS, OPERATORS, ConditionValuesetSchema, FactsSchema, ManifestSchema,
+                              MedicationValuesetSchema, ReferenceSchema, RuleSchema)
+
+KIND_OF_ALIAS = {"patient": "patient", "medication": "medication", "finding": "finding"}
+
+
+class RuleFileError(Exception):
+    """A rule file that cannot be loaded; the message names the file, the rule and the problem."""
+
+
+@dataclass
+class Rule:
+    """One rule as written in its topic file, with its position in the ruleset."""
+
+    id: str
+    version: str
+    title: str
+    when: dict
+    then: dict
+    strength: str
+    citations: list
+    topic: str
+    order: int
+    rationale: str = ""
+    examples: list = field(default_factory=list)
+
+    def aliases(self):
+        """(alias, kind, pattern) for each term of the condition."""
+        for term in self.when["all"]:
+            alias, pattern = next(iter(term.items()))
+            yield alias, ALIAS.match(alias).group(1), pattern
+
+
+@dataclass
+class Knowledge:
+    """Everything loaded from rules/: the manifest, the rules in order, facts, value sets and references."""
+
+    manifest: dict
+    rules: list
+    facts: dict
+    references: dict
+    medications: dict
+    conditions: dict
+    digest: str
+    by_id: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.by_id = {rule.id: rule for rule in self.rules}
+
+    def fact_spec(self, kind, name):
+        """The vocabulary entry of a fact attribute (condition flags are generated)."""
+        if kind == "patient" and name.startswith("cond_"):
+            label = self.conditions[name[5:]]["label"]
+            return {"type": "boolean", "report_as": name, "description": label}
+        return self.facts[kind][name]
+
+
+def read_yaml(path):
+    """Parse one YAML file, naming it in any error."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise RuleFileError(f"{path.name}: cannot read: {error}") from None
+
+
+def validated(schema, data, where):
+    """Load data with a schema, naming the file (and rule) in the error."""
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise RuleFileError(f"{where}: {error.messages}") from None
+
+
+def load_rules(directory):
+    """Load, validate and cross-check the ruleset in `directory`; raise RuleFileError on any problem."""
+    root = Path(directory)
+    digest = hashlib.sha256()
+
+    def load(relative, schema, many_keys=False):
+        path = root / relative
+        data = read_yaml(path)
+        digest.update(relative.encode() + b"\0" + path.read_bytes())
+        if many_keys:
+            if not isinstance(data, dict):
+                raise RuleFileError(f"{relative}: must be a mapping")
+            return {key: validated(schema, value, f"{relative}: {key}") for key, value in data.items()}
+        return validated(schema, data, relative)
+
+    manifest = load("manifest.yaml", ManifestSchema())
+    facts = load(manifest["facts"], FactsSchema())
+    references = load(manifest["references"], ReferenceSchema(), many_keys=True)
+    medications = load(manifest["valuesets"]["medications"], MedicationValuesetSchema())["classes"]
+    conditions = load(manifest["valuesets"]["conditions"], ConditionValuesetSchema())["conditions"]
+    rules = []
+    for topic_file in manifest["topics"]:
+        for rule in load_topic(root, topic_file, digest):
+            rules.append(Rule(topic=topic_file, order=len(rules), **rule))
+    knowledge = Knowledge(manifest, rules, facts, references, medications, conditions,
+                          "sha256:" + digest.hexdigest())
+    check_knowledge(knowledge)
+    return knowledge
+
+
+def load_topic(root, relative, digest):
+    """The rules of one topic file, each validated on its own so that an error names the rule."""
+    path = root / relative
+    data = read_yaml(path)
+    digest.update(relative.encode() + b"\0" + path.read_bytes())
+    if not isinstance(data, dict) or set(data) != {"topic", "rules"} or not isinstance(data["rules"], list):
+        raise RuleFileError(f"{relative}: must have exactly 'topic' and a list of 'rules'")
+    rules = []
+    for index, rule in enumerate(data["rules"]):
+        name = rule.get("id", f"#{index + 1}") if isinstance(rule, dict) else f"#{index + 1}"
+        rules.append(validated(RuleSchema(), rule, f"{relative}: rule {name}"))
+    return rules
+
+
+def check_knowledge(knowledge):
+    """Cross-file checks: unique ids, known citations, known facts and operators, findings that exist."""
+    seen = {}
+    asserted = {rule.then["finding"] for rule in knowledge.rules if "finding" in rule.then}
+    for rule in knowledge.rules:
+        where = f"{rule.topic}: rule {rule.id}"
+        if rule.id in seen:
+            raise RuleFileError(f"{where}: duplicate id (also in {seen[rule.id]})")
+        seen[rule.id] = rule.topic
+        for key in rule.citations:
+            if key not in knowledge.references:
+                raise RuleFileError(f"{where}: citation {key!r} is not in the references")
+        for alias, kind, pattern in rule.aliases():
+            check_pattern(knowledge, kind, pattern, f"{where}: {alias}")
+            if kind == "finding":
+                for name in finding_names(pattern):
+                    if name not in asserted:
+                        raise RuleFileError(f"{where}: finding {name!r} is asserted by no rule")
+        cause = rule.then.get("cause")
+        if cause and cause not in CAUSES:
+            raise RuleFileError(f"{where}: unknown cause {cause!r}")
+
+
+CAUSES = ("iron_deficiency", "pregnancy", "renal_disease", "peripheral_neuropathy", "medication",
+          "parkinson_disease", "other_comorbidity")
+
+
+def check_pattern(knowledge, kind, pattern, where):
+    """Walk one durable_rules pattern; every operator and attribute must be known."""
+    if not isinstance(pattern, dict) or len(pattern) != 1:
+        raise RuleFileError(f"{where}: each pattern must be a mapping with one key, got {pattern!r}")
+    (key, value), = pattern.items()
+    if key in ("$and", "$or"):
+        if not isinstance(value, list) or not value:
+            raise RuleFileError(f"{where}: {key} takes a non-empty list")
+        for part in value:
+            check_pattern(knowledge, kind, part, where)
+        return
+    if key.startswith("$"):
+        if key not in OPERATORS:
+            raise RuleFileError(f"{where}: operator {key!r} is not supported (use one of {sorted(OPERATORS)})")
+        if not isinstance(value, dict) or len(value) != 1:
+            raise RuleFileError(f"{where}: {key} takes one {{fact: value}}")
+        (name, operand), = value.items()
+        spec = known_fact(knowledge, kind, name, where)
+        if key in ("$ex", "$nex"):
+            return
+        if spec["type"] != "number" or isinstance(operand, bool) or not isinstance(operand, (int, float)):
+            raise RuleFileError(f"{where}: {key} compares numbers; {name} is {spec['type']}")
+        return
+    spec = known_fact(knowledge, kind, key, where)
+    expected = {"number": (int, float), "string": str, "boolean": bool}[spec["type"]]
+    if not isinstance(value, expected) or (spec["type"] == "number" and isinstance(value, bool)):
+        raise RuleFileError(f"{where}: {key} is a {spec['type']}, got {value!r}")
+    if spec.get("values") and value not in spec["values"]:
+        raise RuleFileError(f"{where}: {key} must be one of {spec['values']}, got {value!r}")
+
+
+def known_fact(knowledge, kind, name, where):
+    """The vocabulary entry of a fact, or a RuleFileError naming it."""
+    try:
+        return knowledge.fact_spec(kind, name)
+    except KeyError:
+        raise RuleFileError(f"{where}: unknown fact {kind}.{name}") from None
+
+
+def finding_names(pattern):
+    """Finding names a finding pattern tests for equality."""
+    (key, value), = pattern.items()
+    if key in ("$and", "$or"):
+        return [name for part in value for name in finding_names(part)]
+    return [value] if key == "name" else []
+
+
+def compile_rules(knowledge):
+    """durable_rules JSON definitions, one per rule, keyed by rule id; each alias is tied to its fact kind."""
+    definitions = {}
+    for rule in knowledge.rules:
+        terms = [{alias: {"$and": [{"kind": kind}, pattern]}} for alias, kind, pattern in rule.aliases()]
+        definitions[rule.id] = {"all": terms}
+    return definitions

@@ -1,0 +1,56 @@
+"""Laboratory units: every accepted unit of every test, converted once to the canonical unit rules see."""
+from dataclasses import dataclass
+
+# Conversion factors are from shared/clinical (section 6): ferritin ng/mL x 2.247 = pmol/L; folate
+# ng/mL x 2.266 = nmol/L; hemoglobin g/dL x 0.6206 = mmol/L (monomer, iron basis, as NL/DK labs
+# report it); serum iron and TIBC ug/dL x 0.179 = umol/L. TSAT is already a percentage: never converted.
+
+
+@dataclass(frozen=True)
+class Test:
+    """A laboratory test: its canonical unit, the factor from each accepted unit, and its plausible range."""
+
+    canonical: str
+    factors: dict
+    low: float
+    high: float
+
+
+TESTS = {
+    "ferritin": Test("ng/mL", {"ng/mL": 1.0, "ug/L": 1.0, "pmol/L": 1 / 2.247}, 0.0, 100000.0),
+    "tsat": Test("%", {"%": 1.0}, 0.0, 100.0),
+    "folate": Test("ng/mL", {"ng/mL": 1.0, "ug/L": 1.0, "nmol/L": 1 / 2.266}, 0.0, 100.0),
+    "hemoglobin": Test("g/dL", {"g/dL": 1.0, "g/L": 0.1, "mmol/L": 1 / 0.6206}, 1.0, 25.0),
+    "serum_iron": Test("ug/dL", {"ug/dL": 1.0, "umol/L": 1 / 0.179}, 0.0, 1000.0),
+    "tibc": Test("ug/dL", {"ug/dL": 1.0, "umol/L": 1 / 0.179}, 0.0, 1500.0),
+}
+
+
+class UnitError(ValueError):
+    """A unit the service does not accept for a test."""
+
+
+def normalise_unit(unit):
+    """Fold the spellings EHRs send (mcg, µg, ml) onto the UCUM forms the table uses."""
+    folded = unit.strip().replace("µ", "u").replace("μ", "u").replace("mcg", "ug")
+    lowered = folded.lower()
+    for known in ("ng/mL", "ug/L", "pmol/L", "nmol/L", "g/dL", "g/L", "mmol/L", "ug/dL", "umol/L", "%"):
+        if lowered == known.lower():
+            return known
+    return folded
+
+
+def to_canonical(test, value, unit):
+    """Return (value, canonical unit) for a reported value, or raise UnitError."""
+    spec = TESTS[test]
+    factor = spec.factors.get(normalise_unit(unit))
+    if factor is None:
+        accepted = ", ".join(spec.factors)
+        raise UnitError(f"unknown unit {unit!r} for {test}; accepted: {accepted}")
+    return round(value * factor, 4), spec.canonical
+
+
+def in_range(test, canonical_value):
+    """Whether a canonical value lies inside the range a real measurement can have."""
+    spec = TESTS[test]
+    return spec.low <= canonical_value <= spec.high

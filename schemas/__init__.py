@@ -1,0 +1,1 @@
+"""marshmallow schemas: the single source for every boundary of the service."""

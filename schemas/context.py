@@ -1,0 +1,186 @@
+"""The native patient context posted to /api/v1/evaluate, validated and converted to canonical units."""
+import datetime as dt
+import math
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates, validates_schema
+
+from cdss.units import TESTS, UnitError, in_range, to_canonical
+
+MAX_ITEMS = 100
+CRITERIA = ("urge_to_move", "worse_at_rest", "relieved_by_movement", "worse_in_evening",
+            "not_explained_by_other_condition")
+
+
+class FiniteNumber(fields.Float):
+    """A JSON number (never a boolean or a string) that is finite."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("must be a number")
+        if not math.isfinite(value):
+            raise ValidationError("must be a finite number")
+        return float(value)
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer: no strings, no booleans, no fractions."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ValidationError("must be a whole number")
+        return int(value)
+
+
+class PatientSchema(Schema):
+    id = fields.String(validate=validate.Length(min=1, max=128))
+    age = FiniteNumber(validate=validate.Range(min=0, max=130, error="must be between 0 and 130 years"))
+    birth_date = fields.Date()
+    sex = fields.String(validate=validate.OneOf(["female", "male", "other", "unknown"]))
+
+    @validates("birth_date")
+    def validate_birth_date(self, value, **kwargs):
+        """A birth date lies in the past and at most 130 years ago."""
+        today = dt.date.today()
+        if value > today:
+            raise ValidationError("must not be in the future")
+        if (today - value).days > 130 * 366:
+            raise ValidationError("implies an age over 130 years")
+
+
+class LabSchema(Schema):
+    value = FiniteNumber(required=True)
+    unit = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    taken_at = fields.AwareDateTime(format="iso", default_timezone=dt.timezone.utc)
+
+
+class LabsSchema(Schema):
+    ferritin = fields.Nested(LabSchema)
+    tsat = fields.Nested(LabSchema)
+    folate = fields.Nested(LabSchema)
+    hemoglobin = fields.Nested(LabSchema)
+    serum_iron = fields.Nested(LabSchema)
+    tibc = fields.Nested(LabSchema)
+
+    @post_load
+    def convert(self, data, **kwargs):
+        """Convert each result to its canonical unit; unknown units and impossible values are errors."""
+        errors, labs = {}, {}
+        for test, lab in data.items():
+            try:
+                value, unit = to_canonical(test, lab["value"], lab["unit"])
+            except UnitError as error:
+                errors.setdefault(test, {})["unit"] = [str(error)]
+                continue
+            if not in_range(test, value):
+                spec = TESTS[test]
+                errors.setdefault(test, {})["value"] = [
+                    f"{lab['value']:g} {lab['unit']} is outside the possible range "
+                    f"{spec.low:g}-{spec.high:g} {spec.canonical}"]
+                continue
+            labs[test] = {"value": value, "unit": unit, "reported": {"value": lab["value"], "unit": lab["unit"]}}
+            if "taken_at" in lab:
+                labs[test]["taken_at"] = lab["taken_at"].isoformat()
+        iron, tibc = labs.get("serum_iron"), labs.get("tibc")
+        if iron and tibc and iron["value"] > tibc["value"]:
+            errors["serum_iron"] = {"value": ["cannot exceed TIBC (transferrin saturation over 100%)"]}
+        if errors:
+            raise ValidationError(errors)
+        return labs
+
+
+class PregnancySchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["pregnant", "postpartum", "not_pregnant"]))
+    trimester = StrictInteger(validate=validate.Range(min=1, max=3, error="must be 1, 2 or 3"))
+    weeks_postpartum = FiniteNumber(validate=validate.Range(min=0, max=520, error="must be between 0 and 520"))
+
+    @validates_schema
+    def validate_consistency(self, data, **kwargs):
+        """Trimester belongs to a pregnancy, weeks postpartum to the postpartum period."""
+        if "trimester" in data and data.get("status") != "pregnant":
+            raise ValidationError("is only allowed when status is pregnant", "trimester")
+        if "weeks_postpartum" in data and data.get("status") != "postpartum":
+            raise ValidationError("is only allowed when status is postpartum", "weeks_postpartum")
+
+
+class MedicationSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    rxnorm = fields.String(validate=validate.Regexp(r"^\d{1,10}$", error="must be an RxNorm code (digits)"))
+
+    @validates_schema
+    def validate_identified(self, data, **kwargs):
+        """A medication needs a name or an RxNorm code."""
+        if not data.get("name") and not data.get("rxnorm"):
+            raise ValidationError("a medication needs a name or an rxnorm code", "_schema")
+
+
+class ConditionSchema(Schema):
+    system = fields.String(validate=validate.OneOf(["icd-10-cm", "snomed"]))
+    code = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9.]{1,20}$", error="must be a code"))
+    name = fields.String(validate=validate.Length(min=1, max=64))
+
+    @validates_schema
+    def validate_identified(self, data, **kwargs):
+        """A condition is a {system, code} pair and/or a vocabulary name."""
+        if ("system" in data) != ("code" in data):
+            raise ValidationError("system and code go together", "code" if "system" in data else "system")
+        if "code" not in data and "name" not in data:
+            raise ValidationError("a condition needs {system, code} or a name", "_schema")
+
+
+class CriteriaSchema(Schema):
+    urge_to_move = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    worse_at_rest = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    relieved_by_movement = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    worse_in_evening = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    not_explained_by_other_condition = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+
+
+class RlsSchema(Schema):
+    onset_age = FiniteNumber(validate=validate.Range(min=0, max=130, error="must be between 0 and 130 years"))
+    family_history = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    criteria = fields.Nested(CriteriaSchema)
+
+
+class PatientContextSchema(Schema):
+    """The whole request body of /api/v1/evaluate. Every section is optional."""
+
+    patient = fields.Nested(PatientSchema, load_default=dict)
+    labs = fields.Nested(LabsSchema, load_default=dict)
+    pregnancy = fields.Nested(PregnancySchema)
+    medications = fields.List(fields.Nested(MedicationSchema), load_default=list,
+                              validate=validate.Length(max=MAX_ITEMS))
+    conditions = fields.List(fields.Nested(ConditionSchema), load_default=list,
+                             validate=validate.Length(max=MAX_ITEMS))
+    rls = fields.Nested(RlsSchema, load_default=dict)
+
+    @validates_schema
+    def validate_consistency(self, data, **kwargs):
+        """Cross-section checks: pregnancy needs a sex that allows it; RLS onset cannot follow today."""
+        sex = data.get("patient", {}).get("sex")
+        status = data.get("pregnancy", {}).get("status")
+        if status in ("pregnant", "postpartum") and sex == "male":
+            raise ValidationError({"status": [f"{status} is impossible for sex male"]}, "pregnancy")
+        age = age_in_years(data.get("patient", {}))
+        onset = data.get("rls", {}).get("onset_age")
+        if age is not None and onset is not None and onset > age + 1:
+            raise ValidationError({"onset_age": ["is later than the patient's age"]}, "rls")
+
+    @post_load
+    def derive_age(self, data, **kwargs):
+        """Carry one age in years, from `age` or `birth_date`."""
+        age = age_in_years(data["patient"])
+        if age is not None:
+            data["patient"]["age"] = age
+        data["patient"].pop("birth_date", None)
+        return data
+
+
+def age_in_years(patient, today=None):
+    """Age in whole years from `age` or `birth_date`, or None when neither is given."""
+    if "age" in patient:
+        return patient["age"]
+    born = patient.get("birth_date")
+    if born is None:
+        return None
+    today = today or dt.date.today()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

@@ -1,0 +1,94 @@
+"""Response schemas of the native API: evaluation, knowledge base, vocabulary, errors."""
+from marshmallow import Schema, fields
+
+INDICATORS = ("info", "warning", "critical")
+
+
+class ReasoningSchema(Schema):
+    rule = fields.String(required=True, metadata={"description": "id of the rule that fired"})
+    version = fields.String(required=True)
+    title = fields.String(required=True)
+    statement = fields.String(required=True, metadata={"description": "the true parts of the rule's condition, with values"})
+    facts = fields.Dict(required=True, metadata={"description": "the facts that made it fire, keyed with their unit"})
+    chain = fields.List(fields.Nested(lambda: ReasoningSchema()), metadata={"description": "rules whose findings this rule used"})
+
+
+class ReferenceSchema(Schema):
+    citation = fields.String(required=True)
+    url = fields.String(required=True)
+
+
+class RecommendationSchema(Schema):
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    detail = fields.String(required=True)
+    indicator = fields.String(required=True, metadata={"enum": list(INDICATORS)})
+    strength = fields.String(required=True)
+    reasoning = fields.List(fields.Nested(ReasoningSchema), required=True)
+    references = fields.List(fields.Nested(ReferenceSchema), required=True)
+
+
+class ClassificationSchema(Schema):
+    type = fields.String(required=True, metadata={"enum": ["primary", "secondary", "undetermined"]})
+    causes = fields.List(fields.String(), required=True)
+    associated_conditions = fields.List(fields.String(), required=True)
+    reasoning = fields.List(fields.Nested(ReasoningSchema), required=True)
+
+
+class RulesetIdentitySchema(Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+    digest = fields.String(required=True)
+
+
+class FiredRuleSchema(Schema):
+    rule = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class EvaluationSchema(Schema):
+    evaluation_id = fields.String(required=True)
+    ruleset = fields.Nested(RulesetIdentitySchema, required=True)
+    classification = fields.Nested(ClassificationSchema, required=True)
+    recommendations = fields.List(fields.Nested(RecommendationSchema), required=True)
+    missing = fields.List(fields.String(), required=True)
+    unrecognized = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
+    fired_rules = fields.List(fields.Nested(FiredRuleSchema), required=True)
+
+
+class RuleOutputSchema(Schema):
+    recommendation = fields.Dict()
+    finding = fields.String()
+    cause = fields.String()
+    classification = fields.String()
+    withhold_classification = fields.Boolean()
+    missing = fields.List(fields.String())
+
+
+class RuleSummarySchema(Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+    title = fields.String(required=True)
+    topic = fields.String(required=True)
+    condition = fields.Dict(required=True, metadata={"description": "durable_rules JSON condition, as written"})
+    condition_text = fields.String(required=True)
+    outputs = fields.Nested(RuleOutputSchema, required=True)
+    strength = fields.String(required=True)
+    rationale = fields.String()
+    citations = fields.List(fields.Nested(ReferenceSchema), required=True)
+
+
+class KnowledgeBaseSchema(Schema):
+    ruleset = fields.Nested(RulesetIdentitySchema, required=True)
+    last_reviewed = fields.String(required=True)
+    rules = fields.List(fields.Nested(RuleSummarySchema), required=True)
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)

@@ -1,0 +1,136 @@
+"""Schemas for the rule files under rules/: manifest, facts, value sets, references and rules."""
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+SEMVER = validate.Regexp(r"^\d+\.\d+\.\d+$", error="must be a semantic version such as 1.0.0")
+RULE_ID = validate.Regexp(r"^[a-z0-9]+(\.[a-z0-9-]+)+$", error="must be a dotted lower-case id")
+CODE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="must be a lower_snake_case code")
+INDICATORS = ("info", "warning", "critical")
+OPERATORS = {"$and", "$or", "$lt", "$lte", "$gt", "$gte", "$ex", "$nex"}
+ALIAS = re.compile(r"^(patient|medication|finding)(_[a-z0-9]+)?$")
+
+
+class ContradictionSchema(Schema):
+    keep = fields.String(required=True, validate=CODE)
+    drop = fields.String(required=True, validate=CODE)
+
+
+class ValuesetPathsSchema(Schema):
+    medications = fields.String(required=True)
+    conditions = fields.String(required=True)
+
+
+class ManifestSchema(Schema):
+    id = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9-]+$"))
+    version = fields.String(required=True, validate=SEMVER)
+    title = fields.String(required=True)
+    last_reviewed = fields.Date(required=True)
+    topics = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    facts = fields.String(required=True)
+    references = fields.String(required=True)
+    valuesets = fields.Nested(ValuesetPathsSchema, required=True)
+    contradictions = fields.List(fields.Nested(ContradictionSchema), load_default=list)
+    lead_codes = fields.List(fields.String(validate=CODE), load_default=list)
+
+
+class FactSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(["number", "string", "boolean"]))
+    unit = fields.String()
+    values = fields.List(fields.String())
+    report_as = fields.String(required=True)
+    description = fields.String()
+
+
+class FactsSchema(Schema):
+    patient = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
+    medication = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
+    finding = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
+
+
+class ReferenceSchema(Schema):
+    citation = fields.String(required=True)
+    url = fields.Url(required=True)
+    verified = fields.String(required=True)
+
+
+class IngredientSchema(Schema):
+    rxnorm = fields.String(validate=validate.Regexp(r"^\d{1,10}$"))
+    brands = fields.List(fields.String(), load_default=list)
+
+
+class MedicationClassSchema(Schema):
+    label = fields.String(required=True)
+    worsens_rls = fields.Boolean(required=True)
+    evidence = fields.String(required=True, validate=validate.OneOf(["standard", "low", "none"]))
+    alternatives = fields.String(required=True)
+    ingredients = fields.Dict(keys=fields.String(), values=fields.Nested(IngredientSchema), required=True)
+
+
+class MedicationValuesetSchema(Schema):
+    classes = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(MedicationClassSchema),
+                          required=True)
+
+
+class ConditionSchema(Schema):
+    label = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(["cause", "associated", "modifier", "context"]))
+    cause = fields.String(validate=CODE)
+    icd10cm = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")),
+                          load_default=list)
+    snomed = fields.List(fields.String(validate=validate.Regexp(r"^\d{6,18}$")), load_default=list)
+
+
+class ConditionValuesetSchema(Schema):
+    conditions = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(ConditionSchema),
+                             required=True)
+
+
+class RecommendationOutputSchema(Schema):
+    code = fields.String(required=True, validate=CODE)
+    title = fields.String(required=True, validate=validate.Length(min=3, max=140))
+    detail = fields.String(required=True, validate=validate.Length(min=3, max=1200))
+    indicator = fields.String(required=True, validate=validate.OneOf(INDICATORS))
+
+
+class OutputSchema(Schema):
+    recommendation = fields.Nested(RecommendationOutputSchema)
+    finding = fields.String(validate=CODE)
+    cause = fields.String(validate=CODE)
+    classification = fields.String(validate=validate.OneOf(["primary", "undetermined"]))
+    withhold_classification = fields.Boolean()
+    missing = fields.List(fields.String())
+
+
+class ExampleSchema(Schema):
+    """A case a rule file carries: a native patient context and whether the rule fires for it."""
+
+    context = fields.Dict(required=True)
+    fires = fields.Boolean(required=True)
+    note = fields.String()
+
+
+class RuleSchema(Schema):
+    id = fields.String(required=True, validate=RULE_ID)
+    version = fields.String(required=True, validate=SEMVER)
+    title = fields.String(required=True)
+    when = fields.Dict(required=True)
+    then = fields.Nested(OutputSchema, required=True)
+    strength = fields.String(required=True)
+    citations = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    rationale = fields.String()
+    examples = fields.List(fields.Nested(ExampleSchema), load_default=list)
+
+    @validates("when")
+    def validate_when(self, value, **kwargs):
+        """A condition is durable_rules' JSON: {all: [{alias: pattern}, ...]}."""
+        if set(value) != {"all"} or not isinstance(value["all"], list) or not value["all"]:
+            raise ValidationError("must be {all: [{<alias>: <pattern>}, ...]}")
+        for term in value["all"]:
+            if not isinstance(term, dict) or len(term) != 1:
+                raise ValidationError("each term of 'all' must have exactly one alias")
+            alias = next(iter(term))
+            if not ALIAS.match(alias):
+                raise ValidationError(f"alias {alias!r} must be patient, medication or finding (optionally _suffix)")
+
+

@@ -1,0 +1,2 @@
+from cdss import create_app
+app = create_app()
