@@ -10,3 +10,13 @@ graceful_timeout = 20
 max_requests = 20000  # recycle workers now and then; the engine's state table is per process
 max_requests_jitter = 2000
 accesslog = None
+
+
+def on_starting(server):
+    """Migrate the database once, in the master, before any worker starts (workers then skip it)."""
+    from cdss.config import database_url, load_config
+    from cdss.storage import Store
+
+    instance = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
+    Store(database_url(load_config(), os.environ.get("CDSS_INSTANCE_PATH", instance))).migrate()
+    os.environ["CDSS_MIGRATE_ON_START"] = "0"

@@ -3,18 +3,25 @@ import logging
 
 from flask import Flask
 
-from cdss.config import load_config
+from cdss.config import database_url, load_config, patient_hash_salt
 from cdss.evaluation import Evaluator
 from cdss.loader import load_rules
+from cdss.storage import Store
 
 
 def create_app(config=None):
-    """Build the application: configuration, rules compiled once, blueprints, error handlers."""
-    app = Flask(__name__)
+    """Build the application: configuration, rules compiled once, storage, blueprints, error handlers."""
+    app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(config))
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     app.json.sort_keys = False
     app.extensions["cdss"] = Evaluator(load_rules(app.config["RULES_DIR"]))
+    store = Store(database_url(app.config, app.instance_path))
+    if app.config["MIGRATE_ON_START"]:
+        store.migrate()
+    app.extensions["cdss.store"] = store
+    app.extensions["cdss.salt"] = patient_hash_salt(app.config, app.instance_path)
+    app.extensions["cdss.metrics"] = {"audit_failures": 0}
 
     from cdss import api, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
 

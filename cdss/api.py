@@ -4,11 +4,12 @@ import json
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
-from cdss.errors import InvalidInputError, MalformedJsonError, UnsupportedMediaTypeError, flatten
+from cdss.audit import record_evaluation
+from cdss.errors import InvalidInputError, MalformedJsonError, NotFoundError, UnsupportedMediaTypeError, flatten
 from cdss.explain import describe
 from cdss.facts import UnknownConditionError
 from schemas.context import PatientContextSchema
-from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema
+from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema, StoredEvaluationSchema
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 context_schema = PatientContextSchema()
@@ -49,7 +50,17 @@ def evaluate():
         result = evaluator().evaluate(context)
     except UnknownConditionError as error:
         raise InvalidInputError("the patient context is invalid", error.fields) from None
+    record_evaluation(result, "native", context)
     return evaluation_schema.dump(result)
+
+
+@bp.get("/evaluations/<evaluation_id>")
+def stored_evaluation(evaluation_id):
+    """The audit record of one evaluation."""
+    record = current_app.extensions["cdss.store"].get_evaluation(evaluation_id)
+    if record is None:
+        raise NotFoundError(f"no evaluation {evaluation_id}")
+    return StoredEvaluationSchema().dump(record)
 
 
 @bp.get("/rules")

@@ -8,6 +8,10 @@ DEFAULTS = {
     "RULES_DIR": str(ROOT / "rules"),
     "MAX_CONTENT_LENGTH": 64 * 1024,  # a patient context is a few KiB; 64 KiB leaves room for 100 meds
     "LOG_LEVEL": "INFO",
+    "DATABASE_URL": None,  # None: SQLite at instance/cdss.sqlite3
+    "MIGRATE_ON_START": True,
+    "PATIENT_HASH_SALT": None,  # None: a random salt kept in instance/patient-hash.salt
+    "AUDIT_PAYLOADS": False,  # store the full clinical payload with each evaluation (off: PHI)
 }
 
 # Environment variable -> config key, with the type to parse it as.
@@ -15,6 +19,10 @@ ENVIRONMENT = {
     "CDSS_RULES_DIR": ("RULES_DIR", str),
     "CDSS_MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", int),
     "CDSS_LOG_LEVEL": ("LOG_LEVEL", str),
+    "DATABASE_URL": ("DATABASE_URL", str),
+    "CDSS_MIGRATE_ON_START": ("MIGRATE_ON_START", lambda value: value.lower() in ("1", "true", "yes")),
+    "CDSS_PATIENT_HASH_SALT": ("PATIENT_HASH_SALT", str),
+    "CDSS_AUDIT_PAYLOADS": ("AUDIT_PAYLOADS", lambda value: value.lower() in ("1", "true", "yes")),
 }
 
 
@@ -27,3 +35,33 @@ def load_config(overrides=None, environ=None):
             config[key] = kind(environ[variable])
     config.update(overrides or {})
     return config
+
+
+def database_url(config, instance_path):
+    """The database URL: DATABASE_URL, or SQLite in the instance folder (created on first run)."""
+    url = config["DATABASE_URL"]
+    if not url:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(instance_path) / 'cdss.sqlite3'}"
+    if url.startswith("postgres://"):  # the old scheme some platforms still hand out
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def patient_hash_salt(config, instance_path):
+    """The salt of patient-id hashes: configured, or generated once and kept in the instance folder."""
+    if config["PATIENT_HASH_SALT"]:
+        return config["PATIENT_HASH_SALT"]
+    import secrets  # noqa: PLC0415
+
+    path = Path(instance_path) / "patient-hash.salt"
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        try:
+            with open(path, "x", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass  # another worker wrote it first
+    return path.read_text(encoding="ascii").strip()

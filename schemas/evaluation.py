@@ -92,3 +92,19 @@ class ErrorBodySchema(Schema):
 
 class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class StoredEvaluationSchema(Schema):
+    """The audit record of an evaluation: no patient data beyond a salted hash of the patient id."""
+
+    id = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    source = fields.String(required=True)
+    ruleset_id = fields.String(required=True)
+    ruleset_version = fields.String(required=True)
+    ruleset_digest = fields.String(required=True)
+    fired_rules = fields.List(fields.Dict(), required=True)
+    classification = fields.String(required=True)
+    causes = fields.List(fields.String(), required=True)
+    recommendation_codes = fields.List(fields.String(), required=True)
+    patient_hash = fields.String(allow_none=True)

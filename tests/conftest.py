@@ -25,8 +25,11 @@ def evaluator(knowledge):
 
 
 @pytest.fixture(scope="session")
-def app():
-    return create_app({"TESTING": True})
+def app(tmp_path_factory):
+    """The application on a fresh SQLite database (PostgreSQL storage tests make their own)."""
+    database = tmp_path_factory.mktemp("db") / "cdss.sqlite3"
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{database}",
+                       "PATIENT_HASH_SALT": "test-salt"})
 
 
 @pytest.fixture()

@@ -1,0 +1,167 @@
+"""Durable storage (SQLAlchemy 2): the audit trail of evaluations, the cards shown, clinicians' feedback.
+
+SQLite under instance/ is the embedded default; PostgreSQL when DATABASE_URL names one. The schema is
+owned by Alembic (migrations/); `Store.migrate()` brings a database up to date.
+"""
+import datetime as dt
+import hashlib
+import hmac
+from pathlib import Path
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class StorageError(Exception):
+    """The database could not store or read a record."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def utcnow():
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class EvaluationRecord(Base):
+    """One evaluation: what ran, what fired, what was advised; the patient only as a salted hash."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    ruleset_id: Mapped[str] = mapped_column(String(64))
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+    ruleset_digest: Mapped[str] = mapped_column(String(80))
+    fired_rules: Mapped[list] = mapped_column(JSON)
+    classification: Mapped[str] = mapped_column(String(16))
+    causes: Mapped[list] = mapped_column(JSON)
+    recommendation_codes: Mapped[list] = mapped_column(JSON)
+    patient_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload: Mapped[dict | None] = mapped_column(JSON)
+
+
+class CardRecord(Base):
+    """A CDS Hooks card shown to a clinician, tied to its evaluation and rules (for feedback)."""
+
+    __tablename__ = "cards"
+
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("evaluations.id"), index=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    recommendation_code: Mapped[str] = mapped_column(String(64))
+    rule_ids: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedbackRecord(Base):
+    """A clinician's response to a card (CDS Hooks feedback), kept with the card's evaluation and rules."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_id: Mapped[str] = mapped_column(String(64))
+    card_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    evaluation_id: Mapped[str | None] = mapped_column(ForeignKey("evaluations.id"))
+    ruleset_version: Mapped[str | None] = mapped_column(String(32))
+    rule_ids: Mapped[list] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(16))
+    accepted_suggestions: Mapped[list] = mapped_column(JSON)
+    override_reason: Mapped[dict | None] = mapped_column(JSON)
+    outcome_timestamp: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def patient_hash(salt, patient_id):
+    """A salted HMAC of a patient id: records can be linked without storing the id."""
+    if not patient_id:
+        return None
+    return hmac.new(salt.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
+
+
+class Store:
+    """The service's database: one engine, short sessions, every failure raised as StorageError."""
+
+    def __init__(self, url):
+        self.url = url
+        options = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            options["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        self.engine = create_engine(url, **options)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def migrate(self):
+        """Bring the schema to the newest Alembic revision."""
+        from alembic import command  # noqa: PLC0415 - only needed at start-up
+        from alembic.config import Config  # noqa: PLC0415
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def _write(self, *records):
+        try:
+            with self.sessions.begin() as session:
+                session.add_all(records)
+        except SQLAlchemyError as error:
+            raise StorageError(type(error).__name__) from None
+
+    def _read(self, query):
+        try:
+            with self.sessions() as session:
+                return session.execute(query).scalars().first()
+        except SQLAlchemyError as error:
+            raise StorageError(type(error).__name__) from None
+
+    def record_evaluation(self, result, source, patient_key, payload=None):
+        """Store the audit record of one evaluation."""
+        self._write(EvaluationRecord(
+            id=result["evaluation_id"], source=source, ruleset_id=result["ruleset"]["id"],
+            ruleset_version=result["ruleset"]["version"], ruleset_digest=result["ruleset"]["digest"],
+            fired_rules=result["fired_rules"], classification=result["classification"]["type"],
+            causes=result["classification"]["causes"],
+            recommendation_codes=[item["code"] for item in result["recommendations"]],
+            patient_hash=patient_key, payload=payload))
+
+    def get_evaluation(self, evaluation_id):
+        """A stored evaluation record, or None."""
+        return self._read(select(EvaluationRecord).where(EvaluationRecord.id == evaluation_id))
+
+    def record_cards(self, evaluation_id, service_id, cards):
+        """Store the cards of a CDS Hooks response: [(uuid, recommendation code, rule ids)]."""
+        self._write(*(CardRecord(uuid=uuid, evaluation_id=evaluation_id, service_id=service_id,
+                                 recommendation_code=code, rule_ids=rule_ids) for uuid, code, rule_ids in cards))
+
+    def get_card(self, card_uuid):
+        """A stored card, or None."""
+        return self._read(select(CardRecord).where(CardRecord.uuid == card_uuid))
+
+    def record_feedback(self, **fields):
+        """Store one feedback item."""
+        self._write(FeedbackRecord(**fields))
+
+    def feedback_for(self, card_uuid):
+        """All feedback stored for a card."""
+        try:
+            with self.sessions() as session:
+                return list(session.execute(
+                    select(FeedbackRecord).where(FeedbackRecord.card_uuid == card_uuid)).scalars())
+        except SQLAlchemyError as error:
+            raise StorageError(type(error).__name__) from None
+
+    def ping(self):
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
