@@ -1,15 +1,13 @@
 """One evaluation: facts in, rules fired, firings combined into a classification and recommendations."""
-import re
 import uuid
 
 from cdss.engine import RuleEngine
 from cdss.explain import statements
 from cdss.facts import build_facts
-from cdss.loader import compile_rules
+from cdss.loader import PLACEHOLDER, compile_rules
 from cdss.vocabulary import Vocabulary
 
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
-PLACEHOLDER = re.compile(r"\{(\w+)\.(\w+)\}")
 
 
 class Evaluator:

@@ -1,5 +1,6 @@
 """Load the rule files: validate every file with marshmallow, check every name, compile for the engine."""
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,6 +142,7 @@ def check_knowledge(knowledge):
                 for name in finding_names(pattern):
                     if name not in asserted:
                         raise RuleFileError(f"{where}: finding {name!r} is asserted by no rule")
+        check_placeholders(knowledge, rule, where)
         cause = rule.then.get("cause")
         if cause and cause not in CAUSES:
             raise RuleFileError(f"{where}: unknown cause {cause!r}")
@@ -179,6 +181,20 @@ def check_pattern(knowledge, kind, pattern, where):
         raise RuleFileError(f"{where}: {key} is a {spec['type']}, got {value!r}")
     if spec.get("values") and value not in spec["values"]:
         raise RuleFileError(f"{where}: {key} must be one of {spec['values']}, got {value!r}")
+
+
+PLACEHOLDER = re.compile(r"\{(\w+)\.(\w+)\}")
+
+
+def check_placeholders(knowledge, rule, where):
+    """Every {alias.fact} in a recommendation's text names an alias of the rule and a known fact."""
+    kinds = {alias: kind for alias, kind, _ in rule.aliases()}
+    recommendation = rule.then.get("recommendation", {})
+    for text in (recommendation.get("title", ""), recommendation.get("detail", "")):
+        for alias, name in PLACEHOLDER.findall(text):
+            if alias not in kinds:
+                raise RuleFileError(f"{where}: placeholder {{{alias}.{name}}} names no alias of the rule")
+            known_fact(knowledge, kinds[alias], name, f"{where}: placeholder")
 
 
 def known_fact(knowledge, kind, name, where):

@@ -1,0 +1,96 @@
+"""The engine seam: its sharp edges handled, proven on the real durable_rules."""
+import threading
+
+import pytest
+
+from cdss.engine import RuleActionError, RuleEngine
+from schemas.context import PatientContextSchema
+from tests.conftest import labs, make_patient
+
+LOW = {"all": [{"p": {"$and": [{"kind": "patient"}, {"$lt": {"ferritin": 50}}]}}]}
+FINDING = {"all": [{"f": {"$and": [{"kind": "finding"}, {"name": "low"}]}}]}
+CASES = [
+    make_patient(),
+    make_patient(labs=labs(ferritin=30, tsat=15)),
+    make_patient(labs=labs(ferritin=90, tsat=25), medications=[{"name": "sertraline"}]),
+    make_patient(patient={"age": 9}, labs=labs(ferritin=40, tsat=18), rls={"onset_age": 7}),
+    make_patient(pregnancy={"status": "pregnant", "trimester": 1}, labs=labs(ferritin=20, tsat=10)),
+    make_patient(conditions=[{"name": "esrd_dialysis"}], labs=labs(ferritin=150, tsat=15)),
+    make_patient(labs=labs(tsat=50), conditions=[{"name": "hemochromatosis"}]),
+    make_patient(labs=None, rls=None, pregnancy=None),
+]
+
+
+def comparable(result):
+    """An evaluation without its per-request id."""
+    return {key: value for key, value in result.items() if key != "evaluation_id"}
+
+
+def test_nothing_applies_leaves_a_working_engine():
+    engine = RuleEngine({"low": LOW}, {})
+    for _ in range(3):  # a crash on delete_state would end the process here
+        assert engine.run([{"kind": "patient", "fid": "patient", "ferritin": 300}]) == []
+    assert [firing.rule_id for firing in engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])] == ["low"]
+
+
+def test_findings_chain_to_other_rules():
+    finding = {"kind": "finding", "fid": "finding:low", "name": "low", "by": "low"}
+    engine = RuleEngine({"low": LOW, "uses-low": FINDING}, {"low": [finding]})
+    fired = engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])
+    assert [firing.rule_id for firing in fired] == ["low", "uses-low"]
+    assert fired[1].matched["f"]["by"] == "low"
+
+
+def test_an_action_that_fails_is_an_error_not_silence():
+    unserialisable = {"kind": "finding", "fid": "x", "name": "low", "bad": object()}
+    engine = RuleEngine({"low": LOW}, {"low": [unserialisable]})
+    with pytest.raises(RuleActionError) as raised:
+        engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])
+    assert raised.value.rule_id == "low"
+    assert engine.live_sessions() == 0
+
+
+def test_definitions_are_not_consumed_by_registration():
+    definitions = {"low": LOW}
+    RuleEngine(definitions, {})
+    RuleEngine(definitions, {})
+    assert definitions == {"low": LOW} and "run" not in LOW
+
+
+def test_no_background_dispatch_threads():
+    before = threading.active_count()
+    engine = RuleEngine({"low": LOW}, {})
+    engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])
+    assert threading.active_count() == before
+
+
+def test_two_thousand_evaluations_in_a_row_match_and_leave_no_state(evaluator):
+    contexts = [PatientContextSchema().load(case) for case in CASES]
+    expected = [comparable(evaluator.evaluate(context)) for context in contexts]
+    # The engine's state table holds 1,024 sessions: a leak would raise MemoryError well before 2,000.
+    for index in range(2000):
+        assert comparable(evaluator.evaluate(contexts[index % len(contexts)])) == expected[index % len(contexts)]
+    assert evaluator.engine.live_sessions() == 0
+
+
+def test_eight_threads_at_once_give_the_sequential_results(evaluator):
+    contexts = [PatientContextSchema().load(case) for case in CASES]
+    expected = [comparable(evaluator.evaluate(context)) for context in contexts]
+    mismatches, errors = [], []
+
+    def work(offset):
+        try:
+            for index in range(300):
+                case = (index + offset) % len(contexts)
+                if comparable(evaluator.evaluate(contexts[case])) != expected[case]:
+                    mismatches.append(case)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and mismatches == []
+    assert evaluator.engine.live_sessions() == 0
