@@ -1,4 +1,5 @@
 """Configuration: defaults, then CDSS_* environment variables, then the test mapping."""
+import json
 import os
 from pathlib import Path
 
@@ -12,6 +13,17 @@ DEFAULTS = {
     "MIGRATE_ON_START": True,
     "PATIENT_HASH_SALT": None,  # None: a random salt kept in instance/patient-hash.salt
     "AUDIT_PAYLOADS": False,  # store the full clinical payload with each evaluation (off: PHI)
+    # CDS Hooks (cdss/hooks/README.md): who may call, where we are reached, how we reach FHIR servers.
+    "TRUSTED_ISSUERS": {},  # iss -> {"jwks": {...}} or {"jwks_url": ..., "jku_allowlist": [...]}
+    "PUBLIC_URL": None,  # base URL clients call (the JWT `aud`); None: the request's own URL
+    "AUTH_DISABLED": False,  # development only: accept CDS Hooks calls without a JWT
+    "JWT_LEEWAY_SECONDS": 60,  # clock skew allowed on exp/iat/nbf
+    "JWT_MAX_LIFETIME_SECONDS": 3600,  # exp - iat above this is refused (bounds the jti replay cache)
+    "JWKS_CACHE_SECONDS": 300,
+    "FHIR_CONNECT_TIMEOUT": 3.05,
+    "FHIR_READ_TIMEOUT": 10.0,
+    "FHIR_MAX_PAGES": 10,  # Bundle pages followed per prefetch key
+    "CORS_ORIGINS": "*",  # browser-based EHRs and the sandbox; the JWT, not a cookie, authenticates
 }
 
 # Environment variable -> config key, with the type to parse it as.
@@ -23,6 +35,16 @@ ENVIRONMENT = {
     "CDSS_MIGRATE_ON_START": ("MIGRATE_ON_START", lambda value: value.lower() in ("1", "true", "yes")),
     "CDSS_PATIENT_HASH_SALT": ("PATIENT_HASH_SALT", str),
     "CDSS_AUDIT_PAYLOADS": ("AUDIT_PAYLOADS", lambda value: value.lower() in ("1", "true", "yes")),
+    "CDSS_TRUSTED_ISSUERS": ("TRUSTED_ISSUERS", json.loads),
+    "CDSS_PUBLIC_URL": ("PUBLIC_URL", str),
+    "CDSS_AUTH_DISABLED": ("AUTH_DISABLED", lambda value: value.lower() in ("1", "true", "yes")),
+    "CDSS_JWT_LEEWAY_SECONDS": ("JWT_LEEWAY_SECONDS", int),
+    "CDSS_JWT_MAX_LIFETIME_SECONDS": ("JWT_MAX_LIFETIME_SECONDS", int),
+    "CDSS_JWKS_CACHE_SECONDS": ("JWKS_CACHE_SECONDS", int),
+    "CDSS_FHIR_CONNECT_TIMEOUT": ("FHIR_CONNECT_TIMEOUT", float),
+    "CDSS_FHIR_READ_TIMEOUT": ("FHIR_READ_TIMEOUT", float),
+    "CDSS_FHIR_MAX_PAGES": ("FHIR_MAX_PAGES", int),
+    "CDSS_CORS_ORIGINS": ("CORS_ORIGINS", str),
 }
 
 
