@@ -1,7 +1,9 @@
 """One error shape from one place: {"error": {"code", "message", "fields"}}, mapped to statuses by type."""
 import logging
+import os
+import signal
 
-from flask import jsonify
+from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cdss.engine import EngineCapacityError, EngineError
@@ -90,9 +92,14 @@ def init_app(app):
 
     @app.errorhandler(EngineCapacityError)
     def handle_capacity(error):
-        log.error("rules engine session table full; this worker should be recycled")
-        app.extensions["cdss.unhealthy"] = True
-        return error_response(503, "engine_capacity", "the service is at capacity; retry shortly")
+        # The engine's state table is full (1,024 live sessions): this process cannot recover it.
+        # Under gunicorn, answer 503 and let the worker exit; the master starts a fresh one.
+        log.error("rules engine session table full; recycling this worker")
+        response, status = error_response(503, "engine_capacity", "the service is at capacity; retry shortly")
+        response.headers["Retry-After"] = "1"
+        if request.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn"):
+            response.call_on_close(lambda: os.kill(os.getpid(), signal.SIGTERM))
+        return response, status
 
     @app.errorhandler(EngineError)
     def handle_engine_error(error):
