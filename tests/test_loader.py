@@ -31,10 +31,9 @@ def test_the_real_rules_load_and_compile(knowledge):
 
 
 BROKEN = [
-    ("iron.yaml", "{$lte: {ferritin: 75}}\n              - {$lt: {tsat: 45}}",
-     "{$lte: {feritin: 75}}\n              - {$lt: {tsat: 45}}", ["iron.yaml", "iron.oral.adult", "unknown fact patient.feritin"]),
-    ("iron.yaml", "{$lte: {ferritin: 75}}\n              - {$lt: {tsat: 45}}",
-     "{$ne: {ferritin: 75}}\n              - {$lt: {tsat: 45}}", ["iron.yaml", "iron.oral.adult", "operator '$ne'"]),
+    ("folate.yaml", "{$lt: {folate: 3}}", "{$lt: {folat: 3}}",
+     ["folate.yaml", "folate.deficiency", "unknown fact patient.folat"]),
+    ("folate.yaml", "{$lt: {folate: 3}}", "{$ne: {folate: 3}}", ["folate.yaml", "folate.deficiency", "operator '$ne'"]),
     ("iron.yaml", "citations: [aasm-2025, aan-2016, irlssg-2018, mayo-2021]",
      "citations: [aasm-2025, nobody-2030]", ["iron.yaml", "iron.oral.adult", "nobody-2030"]),
     ("iron.yaml", "  - id: iron.oral.adult-low-tsat\n", ORAL, ["iron.yaml", "iron.oral.adult", "duplicate id"]),
