@@ -1,6 +1,4 @@
 """rls-cdss: a clinical decision-support rules service for restless legs syndrome."""
-import logging
-
 from flask import Flask
 
 from cdss.config import database_url, load_config, patient_hash_salt
@@ -13,7 +11,9 @@ def create_app(config=None):
     """Build the application: configuration, rules compiled once, storage, blueprints, error handlers."""
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(load_config(config))
-    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    from cdss import logs  # noqa: PLC0415
+
+    logs.init_app(app)  # JSON lines, one per request, with its request id
     app.json.sort_keys = False
     app.extensions["cdss"] = Evaluator(load_rules(app.config["RULES_DIR"]))
     store = Store(database_url(app.config, app.instance_path))
@@ -24,8 +24,11 @@ def create_app(config=None):
     app.extensions["cdss.metrics"] = {"audit_failures": 0}
 
     from cdss import api, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
+    from cdss import health, openapi  # noqa: PLC0415
 
     errors.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     cli.register(app)
     return app

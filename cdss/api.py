@@ -8,10 +8,12 @@ from cdss.audit import record_evaluation
 from cdss.errors import InvalidInputError, MalformedJsonError, NotFoundError, UnsupportedMediaTypeError, flatten
 from cdss.explain import describe
 from cdss.facts import UnknownConditionError
+from cdss.openapi import documented, evaluated_examples, example_contexts, knowledge_examples, stored_examples
 from schemas.context import PatientContextSchema
 from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema, StoredEvaluationSchema
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_JSON_DEPTH = 20  # a patient context nests 4 deep; a deeper body is a mistake or an attack on the parser
 context_schema = PatientContextSchema()
 evaluation_schema = EvaluationSchema()
 
@@ -27,11 +29,31 @@ def json_body():
         raise UnsupportedMediaTypeError("the body must be JSON (Content-Type: application/json)")
     try:
         body = json.loads(request.get_data(cache=False) or b"null")
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise too_deep() from None
+    except ValueError:
         raise MalformedJsonError("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidInputError("the body must be a JSON object", {"_body": ["must be a JSON object"]})
+    if json_depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise too_deep()
     return body
+
+
+def too_deep():
+    """The 400 for a body nested deeper than any patient context (checked before any schema runs)."""
+    return InvalidInputError("the body is nested too deeply",
+                             {"_body": [f"JSON nesting deeper than {MAX_JSON_DEPTH} levels"]})
+
+
+def json_depth(value, limit):
+    """How deeply a parsed JSON value nests (objects and arrays), counted breadth-first up to limit + 1."""
+    depth, level = 0, [value] if isinstance(value, (dict, list)) else []
+    while level and depth <= limit:
+        depth += 1
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+    return depth
 
 
 def load_context(body):
@@ -43,6 +65,8 @@ def load_context(body):
 
 
 @bp.post("/evaluate")
+@documented(summary="Evaluate a patient context", request=PatientContextSchema, response=EvaluationSchema,
+            errors=(400, 413, 415), request_examples=example_contexts, response_examples=evaluated_examples)
 def evaluate():
     """Classify the RLS case and return recommendations with their reasoning."""
     context = load_context(json_body())
@@ -55,6 +79,8 @@ def evaluate():
 
 
 @bp.get("/evaluations/<evaluation_id>")
+@documented(summary="The audit record of one evaluation", response=StoredEvaluationSchema, errors=(404,),
+            response_examples=stored_examples)
 def stored_evaluation(evaluation_id):
     """The audit record of one evaluation."""
     record = current_app.extensions["cdss.store"].get_evaluation(evaluation_id)
@@ -64,6 +90,7 @@ def stored_evaluation(evaluation_id):
 
 
 @bp.get("/rules")
+@documented(summary="The knowledge base", response=KnowledgeBaseSchema, response_examples=knowledge_examples)
 def rules():
     """The knowledge base: every rule with its condition, outputs, strength and citations."""
     knowledge = evaluator().knowledge

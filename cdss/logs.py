@@ -1,0 +1,77 @@
+"""Structured logs: one JSON object per line, and one line per request with its request id.
+
+No PHI: a request line carries the method, the path, the status and the duration, never the query
+string, a header other than the request id, or a body (patient contexts are clinical payloads).
+"""
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import g, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller's id is echoed into logs and headers: accept only a short token, so it cannot smuggle data.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_PATH = 200
+request_log = logging.getLogger("cdss.request")
+
+
+class JsonFormatter(logging.Formatter):
+    """A log record as one JSON line: time, level, logger, message, and any `extra` fields."""
+
+    FIELDS = ("request_id", "method", "path", "status", "duration_ms")
+
+    def format(self, record):
+        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        line.update({key: getattr(record, key) for key in self.FIELDS if hasattr(record, key)})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def configure_logging(level):
+    """Send every log record to stderr as JSON (once per process; the level may change)."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not any(isinstance(handler.formatter, JsonFormatter) for handler in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+
+
+def request_id():
+    """The current request's id: the caller's X-Request-ID when it is a plain token, else a new uuid."""
+    if "request_id" not in g:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    return g.request_id
+
+
+def start_request():
+    """Note the request's id and start time."""
+    request_id()
+    g.request_started = time.perf_counter()
+
+
+def finish_request(response):
+    """Echo the request id and write the request's one log line."""
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    started = g.get("request_started", time.perf_counter())
+    request_log.info("request", extra={
+        "request_id": request_id(), "method": request.method, "path": request.path[:MAX_PATH],
+        "status": response.status_code, "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+    return response
+
+
+def init_app(app):
+    """Structured logging for the process, and a log line with a request id for every request."""
+    configure_logging(app.config["LOG_LEVEL"])
+    app.before_request(start_request)
+    app.after_request(finish_request)
