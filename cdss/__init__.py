@@ -24,10 +24,12 @@ def create_app(config=None):
     app.extensions["cdss.metrics"] = {"audit_failures": 0}
 
     from cdss import api, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
+    from cdss import web  # noqa: PLC0415
     from cdss import health, openapi  # noqa: PLC0415
 
     errors.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     cli.register(app)

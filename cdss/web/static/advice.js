@@ -1,0 +1,186 @@
+/* Lays out one evaluation from the native API as CDS Hooks-style cards: indicator, summary, detail,
+   proposed orders, an expandable "why" and the citations; plus the classification, a threshold strip
+   and what was missing or not recognised. Built with DOM nodes and textContent only. */
+(function () {
+  "use strict";
+  const LABELS = { critical: "Critical", warning: "Warning", info: "Info" };
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function factsTable(facts) {
+    const table = el("table", "facts");
+    Object.keys(facts).forEach(function (name) {
+      const row = el("tr");
+      const value = facts[name];
+      row.append(el("th", null, name), el("td", null, Array.isArray(value) ? value.join(", ") : value));
+      table.append(row);
+    });
+    return table;
+  }
+
+  function reasonItem(reason) {
+    const item = el("li", "reason");
+    const head = el("div", "reason-head");
+    head.append(el("code", "rule-id", reason.rule), el("span", "version", " v" + reason.version + " "),
+                el("span", "reason-title", reason.title));
+    item.append(head, el("div", "statement", reason.statement));
+    if (Object.keys(reason.facts || {}).length) item.append(factsTable(reason.facts));
+    if (reason.chain && reason.chain.length) {
+      const chain = el("ul", "chain");
+      reason.chain.forEach(function (inner) { chain.append(reasonItem(inner)); });
+      item.append(el("div", "chain-label", "which used:"), chain);
+    }
+    return item;
+  }
+
+  function why(reasoning, references, label) {
+    const details = el("details", "why");
+    details.append(el("summary", null, label));
+    const list = el("ul", "reasons");
+    reasoning.forEach(function (reason) { list.append(reasonItem(reason)); });
+    details.append(list);
+    if (references && references.length) {
+      const refs = el("ul", "references");
+      references.forEach(function (ref) {
+        const item = el("li");
+        item.append(/^https?:\/\//.test(ref.url) ? window.SafeMarkdown.link(ref.citation, ref.url)
+                                                 : document.createTextNode(ref.citation));
+        refs.append(item);
+      });
+      details.append(el("div", "refs-label", "Sources"), refs);
+    }
+    return details;
+  }
+
+  function card(item, orders) {
+    const node = el("article", "card indicator-" + item.indicator);
+    node.dataset.code = item.code;
+    const source = el("div", "card-source");
+    source.append(el("span", "indicator badge " + item.indicator, LABELS[item.indicator] || item.indicator),
+                  el("span", "source-label", " RLS decision support"));
+    const detail = el("div", "detail");
+    detail.append(window.SafeMarkdown.render(item.detail));
+    node.append(source, el("h3", "summary", item.title), detail, el("p", "strength", "Strength: " + item.strength));
+    if (orders[item.code]) {
+      const suggestion = el("div", "suggestion");
+      suggestion.append(el("span", "suggestion-label", "Proposed order: " + orders[item.code]),
+                        el("span", "suggestion-note", " (not placed: order it in the EHR if you agree)"));
+      node.append(suggestion);
+    }
+    node.append(why(item.reasoning, item.references, "Why this advice"));
+    return node;
+  }
+
+  function classification(result) {
+    const box = el("div", "classification-box");
+    const c = result.classification;
+    const head = el("p", "classification-type");
+    head.append(el("span", "label", "Classification: "), el("strong", "type", c.type));
+    if (c.causes.length) head.append(el("span", "causes", " (" + c.causes.join(", ") + ")"));
+    box.append(head);
+    if (c.associated_conditions.length) {
+      box.append(el("p", "associated", "Associated conditions: " + c.associated_conditions.join(", ")));
+    }
+    if (c.reasoning.length) box.append(why(c.reasoning, [], "Why this classification"));
+    return box;
+  }
+
+  function findFact(result, name) {
+    const stack = result.classification.reasoning.slice();
+    result.recommendations.forEach(function (item) { stack.push.apply(stack, item.reasoning); });
+    while (stack.length) {
+      const reason = stack.pop();
+      if (reason.facts && typeof reason.facts[name] === "number") return reason.facts[name];
+      (reason.chain || []).forEach(function (inner) { stack.push(inner); });
+    }
+    return null;
+  }
+
+  function labValue(result, context, test, spec) {
+    // The canonical value the rules reasoned with; else the entered value when it is already in the
+    // strip's unit (the page never converts units: that is the service's job).
+    const reasoned = findFact(result, spec.fact);
+    if (reasoned !== null) return reasoned;
+    const lab = (context.labs || {})[test];
+    return lab && typeof lab.value === "number" && lab.unit === spec.unit ? lab.value : null;
+  }
+
+  function position(value, bounds) {
+    const clamped = Math.max(bounds[0], Math.min(value, bounds[bounds.length - 1]));
+    for (let i = 0; i < bounds.length - 1; i += 1) {
+      if (clamped <= bounds[i + 1]) {
+        const within = (clamped - bounds[i]) / (bounds[i + 1] - bounds[i]);
+        return 100 * (i + within) / (bounds.length - 1);  // equal width per band, so 50/75/100 stay legible
+      }
+    }
+    return 100;
+  }
+
+  function scale(test, spec, value) {
+    const row = el("div", "scale-row");
+    row.dataset.lab = test;
+    const bounds = [0].concat(spec.marks, [spec.max]);
+    const bar = el("div", "scale");
+    spec.marks.forEach(function (mark) {
+      const tick = el("span", "tick", mark);
+      tick.style.left = position(mark, bounds) + "%";
+      bar.append(tick);
+    });
+    const label = el("span", "scale-label", spec.label + " (" + spec.unit + ")");
+    if (value === null) {
+      row.append(label, bar, el("span", "scale-value missing", "not available"));
+      return row;
+    }
+    const marker = el("span", "marker");
+    marker.style.left = position(value, bounds) + "%";
+    marker.title = value + " " + spec.unit;
+    bar.append(marker);
+    row.append(label, bar, el("span", "scale-value", value + " " + spec.unit + (value > spec.max ? " (off scale)" : "")));
+    return row;
+  }
+
+  function strip(result, context, thresholds) {
+    const box = el("div", "strip-box");
+    box.append(el("div", "strip-title", "Where the labs sit against the guideline thresholds"));
+    Object.keys(thresholds).forEach(function (test) {
+      box.append(scale(test, thresholds[test], labValue(result, context, test, thresholds[test])));
+    });
+    return box;
+  }
+
+  function notes(result) {
+    const box = el("div", "notes-box");
+    if (result.missing.length) box.append(el("p", "missing", "Missing: " + result.missing.join(", ")));
+    Object.keys(result.unrecognized || {}).forEach(function (kind) {
+      const line = el("p", "unrecognized");
+      line.append(el("span", null, "Not recognised (" + kind + "): "));
+      result.unrecognized[kind].forEach(function (name, index) {
+        if (index) line.append(document.createTextNode(", "));
+        line.append(el("span", "unrecognized-name", name));
+      });
+      box.append(line);
+    });
+    return box;
+  }
+
+  function render(result, context, thresholds, orders) {
+    document.getElementById("classification").replaceChildren(classification(result));
+    document.getElementById("strip").replaceChildren(strip(result, context, thresholds));
+    const cards = document.getElementById("cards");
+    cards.replaceChildren();
+    result.recommendations.forEach(function (item) { cards.append(card(item, orders)); });
+    if (!result.recommendations.length) cards.append(el("p", "placeholder", "No advice applies."));
+    document.getElementById("notes").replaceChildren(notes(result));
+    document.getElementById("ruleset").textContent = "Ruleset " + result.ruleset.id + " " +
+      result.ruleset.version + " (" + result.ruleset.digest.slice(0, 19) + "...) - evaluation " + result.evaluation_id;
+    document.getElementById("advice-placeholder").hidden = true;
+    document.getElementById("results").hidden = false;
+  }
+
+  window.AdviceView = { render: render };
+})();
