@@ -1,0 +1,229 @@
+"""The audit trail on a real SQLite file and a real PostgreSQL server (TEST_DATABASE_URL).
+
+Each PostgreSQL run works in fresh schemas it drops afterwards, so runs are repeatable and never touch
+other data. When PostgreSQL cannot be reached the postgres tests skip on a workstation and fail in CI.
+"""
+import logging
+import os
+import uuid
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
+
+from cdss import create_app
+from cdss.config import database_url
+from cdss.storage import MIGRATIONS, Store, patient_hash
+from tests.conftest import labs, make_patient
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SALT = "storage-test-salt"
+RAW_ID = "MRN-0042-STORAGE"
+TABLES = {"evaluations", "cards", "feedback", "alembic_version"}
+
+
+class SqliteBackend:
+    """Fresh SQLite files in a temporary folder."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def fresh_url(self):
+        return f"sqlite:///{self.folder / uuid.uuid4().hex}.sqlite3"
+
+    def close(self):
+        pass
+
+
+class PostgresBackend:
+    """Fresh schemas in the test database (search_path set per connection), dropped at the end."""
+
+    def __init__(self, url):
+        self.url = database_url({"DATABASE_URL": url}, None)
+        self.admin = create_engine(self.url)
+        self.schemas = []
+        with self.admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def fresh_url(self):
+        schema = f"cdss_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self.schemas.append(schema)
+        return f"{self.url}{'&' if '?' in self.url else '?'}options=-csearch_path%3D{schema}"
+
+    def close(self):
+        with self.admin.begin() as connection:
+            for schema in self.schemas:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        self.admin.dispose()
+
+
+def connect_postgres():
+    """The PostgreSQL backend; without a server: skip here, fail loudly in CI (CI=true)."""
+    try:
+        return PostgresBackend(TEST_DATABASE_URL)
+    except OperationalError as error:
+        message = f"PostgreSQL at TEST_DATABASE_URL is unreachable: {type(error).__name__}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message + " (CI must run the storage tests on PostgreSQL too)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request, tmp_path_factory):
+    chosen = SqliteBackend(tmp_path_factory.mktemp("audit")) if request.param == "sqlite" else connect_postgres()
+    yield chosen
+    chosen.close()
+
+
+def make_app(url, **config):
+    return create_app({"TESTING": True, "DATABASE_URL": url, "PATIENT_HASH_SALT": SALT, **config})
+
+
+def dispose(app):
+    """Close the app's pooled connections (an open connection left to the collector is a warning)."""
+    app.extensions["cdss.store"].engine.dispose()
+
+
+@pytest.fixture()
+def new_app(backend):
+    """Apps on fresh databases of the backend, closed after the test."""
+    made = []
+    yield lambda **config: made.append(make_app(backend.fresh_url(), **config)) or made[-1]
+    for app in made:
+        dispose(app)
+
+
+@pytest.fixture(scope="module")
+def audited(backend):
+    """An app on a fresh database of the backend, migrated at start-up as in production."""
+    app = make_app(backend.fresh_url())
+    yield app
+    dispose(app)
+
+
+def rows(store, table):
+    with store.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(text(f"SELECT * FROM {table}"))]
+
+
+def test_migrations_create_every_table_at_the_head_revision(backend):
+    store = Store(database_url({"DATABASE_URL": backend.fresh_url()}, None))
+    store.migrate()
+    assert TABLES <= set(inspect(store.engine).get_table_names())
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert rows(store, "alembic_version") == [{"version_num": head}]
+    store.engine.dispose()
+
+
+def test_migrations_apply_idempotently_and_keep_the_data(audited):
+    store = audited.extensions["cdss.store"]
+    evaluation_id = audited.test_client().post("/api/v1/evaluate", json=make_patient()).get_json()["evaluation_id"]
+    store.migrate()
+    store.migrate()
+    assert len(rows(store, "alembic_version")) == 1
+    assert store.get_evaluation(evaluation_id) is not None
+
+
+CASES = [
+    make_patient(patient={"id": RAW_ID, "age": 41, "sex": "female"}, labs=labs(ferritin=20, tsat=12),
+                 pregnancy={"status": "pregnant", "trimester": 2}),
+    make_patient(patient={"id": RAW_ID + "-b", "age": 60, "sex": "male"}, pregnancy=None,
+                 medications=[{"name": "sertraline"}], conditions=[{"name": "esrd_dialysis"}]),
+    make_patient(patient={"age": 50, "sex": "female"}),
+]
+
+
+@pytest.mark.parametrize("context", CASES, ids=["pregnant", "dialysis-ssri", "no-patient-id"])
+def test_every_evaluation_is_recorded_with_what_ran_and_what_it_advised(audited, context):
+    response = audited.test_client().post("/api/v1/evaluate", json=context)
+    assert response.status_code == 200
+    answer = response.get_json()
+    record = audited.extensions["cdss.store"].get_evaluation(answer["evaluation_id"])
+    assert record.source == "native"
+    assert (record.ruleset_id, record.ruleset_version, record.ruleset_digest) == (
+        answer["ruleset"]["id"], answer["ruleset"]["version"], answer["ruleset"]["digest"])
+    assert record.fired_rules == answer["fired_rules"] and record.fired_rules
+    assert record.classification == answer["classification"]["type"]
+    assert record.causes == answer["classification"]["causes"]
+    assert record.recommendation_codes == [item["code"] for item in answer["recommendations"]]
+    assert record.patient_hash == patient_hash(SALT, context["patient"].get("id"))
+    assert record.payload is None
+
+
+def test_the_patient_is_stored_only_as_a_salted_hash(audited):
+    client = audited.test_client()
+    evaluation_id = client.post("/api/v1/evaluate", json=CASES[0]).get_json()["evaluation_id"]
+    stored = [row for row in rows(audited.extensions["cdss.store"], "evaluations") if row["id"] == evaluation_id]
+    assert len(stored) == 1
+    assert RAW_ID not in repr(stored[0])
+    assert "ferritin" not in repr(stored[0]["payload"])
+    assert stored[0]["patient_hash"] != patient_hash("another-salt", RAW_ID)
+
+
+def test_a_stored_evaluation_is_served_by_its_id(audited):
+    client = audited.test_client()
+    answer = client.post("/api/v1/evaluate", json=CASES[1]).get_json()
+    stored = client.get(f"/api/v1/evaluations/{answer['evaluation_id']}")
+    assert stored.status_code == 200
+    body = stored.get_json()
+    assert body["id"] == answer["evaluation_id"]
+    assert body["recommendation_codes"] == [item["code"] for item in answer["recommendations"]]
+    assert "payload" not in body and RAW_ID not in stored.get_data(as_text=True)
+
+
+def test_an_unknown_evaluation_id_is_404(audited):
+    response = audited.test_client().get(f"/api/v1/evaluations/{uuid.uuid4()}")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_every_request_adds_exactly_one_record(audited):
+    store = audited.extensions["cdss.store"]
+    before = len(rows(store, "evaluations"))
+    client = audited.test_client()
+    for context in CASES * 3:
+        assert client.post("/api/v1/evaluate", json=context).status_code == 200
+    client.post("/api/v1/evaluate", json={"labs": "bad"})  # rejected input: nothing was evaluated
+    assert len(rows(store, "evaluations")) == before + len(CASES) * 3
+
+
+def test_the_payload_is_stored_only_when_audit_payloads_asks(new_app):
+    app = new_app(AUDIT_PAYLOADS=True)
+    answer = app.test_client().post("/api/v1/evaluate", json=CASES[0]).get_json()
+    record = app.extensions["cdss.store"].get_evaluation(answer["evaluation_id"])
+    assert record.payload["patient"]["id"] == RAW_ID
+    assert record.payload["labs"]["ferritin"]["value"] == 20
+
+
+def assert_answered_but_counted(app, caplog):
+    """The evaluation is answered 200; the failed audit write is counted and logged (without PHI)."""
+    metrics = app.extensions["cdss.metrics"]
+    before = metrics["audit_failures"]
+    with caplog.at_level(logging.ERROR, logger="cdss.audit"):
+        response = app.test_client().post("/api/v1/evaluate", json=CASES[0])
+    assert response.status_code == 200
+    assert response.get_json()["recommendations"]
+    assert metrics["audit_failures"] == before + 1
+    failures = [record.getMessage() for record in caplog.records if record.name == "cdss.audit"]
+    assert any(response.get_json()["evaluation_id"] in message for message in failures)
+    assert not any(RAW_ID in message for message in failures)
+
+
+def test_an_evaluation_whose_tables_were_dropped_is_still_answered(new_app, caplog):
+    app = new_app()
+    store = app.extensions["cdss.store"]
+    with store.engine.begin() as connection:
+        for table in ("feedback", "cards", "evaluations"):
+            connection.execute(text(f"DROP TABLE {table}"))
+    assert_answered_but_counted(app, caplog)
+
+
+def test_an_evaluation_whose_database_is_dead_is_still_answered(new_app, caplog, monkeypatch):
+    app = new_app()
+    dead = Store("postgresql+psycopg://postgres@127.0.0.1:1/none")  # nothing listens on port 1
+    monkeypatch.setitem(app.extensions, "cdss.store", dead)
+    assert_answered_but_counted(app, caplog)
+    dead.engine.dispose()
