@@ -32,5 +32,8 @@ def create_app(config=None):
     app.register_blueprint(web.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    from cdss import hooks  # noqa: PLC0415
+
+    hooks.init_app(app)  # CDS Hooks 2.0: /cds-services, CORS, JWT verification
     cli.register(app)
     return app

@@ -1,0 +1,56 @@
+"""One hook call, start to finish: prefetch (or FHIR), the native context, the service's advice."""
+import datetime as dt
+import uuid
+
+from cdss.hooks.advice import Call
+from cdss.hooks.errors import PrefetchUnavailableError
+from cdss.hooks.fhir import patient_context
+from cdss.hooks.prefetch import FhirClient, resolve
+
+KINDS = {"Observation": "observations", "Condition": "conditions", "MedicationRequest": "medications"}
+
+
+def fhir_client(request, config, session=None):
+    """A client for the caller's FHIR server with its access token, or None without `fhirServer`."""
+    if "fhirServer" not in request:
+        return None
+    token = (request.get("fhirAuthorization") or {}).get("access_token")
+    return FhirClient(request["fhirServer"], token, (config["FHIR_CONNECT_TIMEOUT"], config["FHIR_READ_TIMEOUT"]),
+                      config["FHIR_MAX_PAGES"], session)
+
+
+def gather(data):
+    """Resolved prefetch values grouped by kind: the Patient, then lists of each resource type."""
+    resources = {"patient": None, "observations": [], "conditions": [], "medications": []}
+    seen = set()
+    for value in data.values():
+        for resource in value if isinstance(value, list) else [value] if value else []:
+            kind = resource.get("resourceType")
+            key = (kind, resource.get("id")) if resource.get("id") else None
+            if key in seen:
+                continue
+            if key:
+                seen.add(key)
+            if kind == "Patient" and resources["patient"] is None:
+                resources["patient"] = resource
+            elif kind in KINDS:
+                resources[KINDS[kind]].append(resource)
+    return resources
+
+
+def invoke(service, request, evaluator, config, now=None, new_id=None, session=None):
+    """Resolve the data, map it, and ask the service for its advice; 412 when required data is missing."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    new_id = new_id or (lambda: str(uuid.uuid4()))
+    context = request["context"]
+    prefetched = resolve(service.templates(), context, request.get("prefetch") or {},
+                         fhir_client(request, config, session))
+    required = {key: reason for key, reason in prefetched.unavailable.items() if service.prefetch[key].required}
+    if required:
+        raise PrefetchUnavailableError(
+            "data this service needs could not be obtained",
+            {f"prefetch.{key}": [reason] for key, reason in required.items()})
+    unavailable = tuple(f"{service.prefetch[key].purpose} ({reason})" for key, reason in prefetched.unavailable.items())
+    mapped = patient_context(gather(prefetched.data), context["patientId"], evaluator.vocabulary, now)
+    call = Call(service.id, request["hook"], context, mapped, unavailable, now, new_id)
+    return service.advise(call, evaluator)

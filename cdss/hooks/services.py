@@ -1,0 +1,88 @@
+"""The CDS services, declared as data; the discovery document is generated from these, never kept by hand.
+
+Prefetch templates use only what CDS Hooks 2.0 allows (spec §Prefetch query restrictions): instance
+reads, type searches by patient reference, token equality, `_count` and `_sort` (R4 syntax: `-date`).
+A key marked required is data without which advice would be wrong (no labs would read as "ferritin
+not recorded"; no problem list would hide hemochromatosis or RLS itself): when it cannot be had the
+call is answered 412. Optional keys only narrow the advice, and a card says what was not checked.
+"""
+from dataclasses import dataclass
+
+from cdss.hooks import advice
+from cdss.hooks.fhir import GESTATIONAL_AGE, LAB_CODES, PREGNANCY_STATUS
+
+PATIENT = "{{context.patientId}}"
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    """One prefetch template: the FHIR query, whether advice needs it, and what it is for (for cards)."""
+
+    query: str
+    required: bool
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """One CDS service: the hooks it answers, its discovery text, its prefetch, and its advice function."""
+
+    id: str
+    hooks: tuple
+    title: str
+    description: str
+    usage: str
+    prefetch: dict
+    advise: object
+
+    def templates(self):
+        """Prefetch key -> FHIR query template."""
+        return {key: item.query for key, item in self.prefetch.items()}
+
+
+PATIENT_READ = Prefetch(f"Patient/{PATIENT}", True, "the patient's age and sex")
+CONDITIONS = Prefetch(f"Condition?patient={PATIENT}&clinical-status=active,recurrence,relapse", True,
+                      "the problem list")
+LABS = Prefetch(f"Observation?patient={PATIENT}&code={','.join(LAB_CODES)}&_sort=-date&_count=100", True,
+                "iron studies, folate and hemoglobin")
+PREGNANCY = Prefetch(f"Observation?patient={PATIENT}&code={','.join((PREGNANCY_STATUS, *GESTATIONAL_AGE))}"
+                     "&_sort=-date&_count=20", False, "pregnancy status")
+MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active", False, "active medications")
+
+RLS_CODES = "ICD-10-CM G25.81 or SNOMED CT 32914008"
+
+SERVICES = {service.id: service for service in (
+    Service(
+        id="rls-iron",
+        hooks=("patient-view",),
+        title="Restless legs syndrome: classification and iron",
+        description="For a patient with restless legs syndrome: primary or secondary RLS, iron studies "
+                    "to order, oral or IV iron by the AASM 2025 and IRLSSG thresholds (adults, children, "
+                    "pregnancy, dialysis), folate, and medications that can worsen RLS.",
+        usage=f"Cards only for patients with restless legs syndrome on the problem list ({RLS_CODES}). "
+              "Needs the patient, the problem list and recent iron studies, prefetched or readable on "
+              "fhirServer; without them the call is answered 412.",
+        prefetch={"patient": PATIENT_READ, "labs": LABS, "pregnancy": PREGNANCY, "conditions": CONDITIONS,
+                  "medications": MEDICATIONS},
+        advise=advice.iron_advice),
+    Service(
+        id="rls-medication-safety",
+        hooks=("order-select", "order-sign"),
+        title="Restless legs syndrome: medications that worsen it",
+        description="Warns when a draft medication order (dopamine-antagonist antiemetics, antipsychotics, "
+                    "sedating antihistamines, serotonergic antidepressants, lithium and others) can worsen "
+                    "restless legs syndrome, with the evidence and safer alternatives.",
+        usage=f"Cards only for patients with restless legs syndrome on the problem list ({RLS_CODES}), "
+              "for draft MedicationRequests (order-select: the selected ones). Needs the problem list, "
+              "prefetched or readable on fhirServer.",
+        prefetch={"patient": Prefetch(PATIENT_READ.query, False, PATIENT_READ.purpose), "conditions": CONDITIONS},
+        advise=advice.medication_safety_advice),
+)}
+
+
+def discovery():
+    """The discovery document (spec §Discovery): one entry per service and hook."""
+    return {"services": [
+        {"hook": hook, "title": service.title, "description": service.description, "id": service.id,
+         "prefetch": service.templates(), "usageRequirements": service.usage}
+        for service in SERVICES.values() for hook in service.hooks]}

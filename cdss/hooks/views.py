@@ -1,0 +1,109 @@
+"""The CDS Hooks surface: discovery, service calls, feedback. Each view: load, one domain call, dump."""
+import logging
+
+from flask import Blueprint, current_app, g, request
+from marshmallow import ValidationError
+
+from cdss.api import json_body
+from cdss.audit import record_evaluation
+from cdss.errors import InvalidInputError, NotFoundError, error_response, flatten
+from cdss.hooks.errors import HookAuthError
+from cdss.hooks.feedback import record_feedback
+from cdss.hooks.invocation import invoke
+from cdss.hooks.services import SERVICES, discovery
+from cdss.storage import StorageError
+from schemas.hooks import CONTEXT_SCHEMAS, DiscoverySchema, FeedbackSchema, HookRequestSchema, HookResponseSchema
+
+log = logging.getLogger(__name__)
+bp = Blueprint("hooks", __name__)
+
+
+@bp.before_request
+def authenticate():
+    """Every call but a CORS preflight carries the client's JWT (spec: discovery included)."""
+    if request.method == "OPTIONS":
+        return
+    if current_app.config["AUTH_DISABLED"]:
+        log.warning("CDS Hooks call accepted WITHOUT authentication: CDSS_AUTH_DISABLED is on (development only)")
+        return
+    claims = current_app.extensions["cdss.hooks.verifier"].verify(request.headers.get("Authorization"), audiences())
+    g.cds_client = claims["iss"]
+
+
+def audiences():
+    """The URLs a JWT's aud may name: this endpoint (feedback: also its service), on the public base URL."""
+    public = current_app.config["PUBLIC_URL"]
+    endpoint = public.rstrip("/") + request.path if public else request.base_url
+    accepted = [endpoint]
+    if endpoint.endswith("/feedback"):
+        accepted.append(endpoint[: -len("/feedback")])
+    return accepted
+
+
+@bp.errorhandler(HookAuthError)
+def refuse(error):
+    """401 with no detail; the reason goes to the log only."""
+    log.warning("CDS Hooks call refused: %s", error.reason)
+    response, status = error_response(401, error.code, error.message)
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response, status
+
+
+def load(schema, data, message):
+    """Validate with a schema; errors name each field."""
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise InvalidInputError(message, flatten(error.messages)) from None
+
+
+def service_named(service_id):
+    """The service with this id, or 404."""
+    if service_id not in SERVICES:
+        raise NotFoundError(f"no CDS service {service_id}")
+    return SERVICES[service_id]
+
+
+@bp.get("/cds-services")
+def discover():
+    """The discovery document, generated from the service definitions."""
+    return DiscoverySchema().dump(discovery())
+
+
+@bp.post("/cds-services/<service_id>")
+def call(service_id):
+    """A hook call: cards for the patient in context, or `{"cards": []}` when nothing applies."""
+    service = service_named(service_id)
+    hook_request = load(HookRequestSchema(), json_body(), "the CDS Hooks request is invalid")
+    if hook_request["hook"] not in service.hooks:
+        raise InvalidInputError("this service does not answer that hook",
+                                {"hook": [f"must be one of {', '.join(service.hooks)}"]})
+    hook_request["context"] = load(CONTEXT_SCHEMAS[hook_request["hook"]](), hook_request["context"],
+                                   "the hook context is invalid")
+    advice = invoke(service, hook_request, current_app.extensions["cdss"], current_app.config)
+    if advice.result is not None:
+        record(advice, service.id)
+    return HookResponseSchema().dump({"cards": [card for card, _, _ in advice.cards]})
+
+
+def record(advice, service_id):
+    """Audit the evaluation and keep the cards (for feedback); a failure is logged, the cards still go out."""
+    record_evaluation(advice.result, f"cds-hooks:{service_id}", advice.context)
+    if not advice.cards:
+        return
+    try:
+        current_app.extensions["cdss.store"].record_cards(
+            advice.result["evaluation_id"], service_id, [(card["uuid"], code, rules) for card, code, rules in advice.cards])
+    except StorageError as error:
+        current_app.extensions["cdss.metrics"]["card_failures"] = \
+            current_app.extensions["cdss.metrics"].get("card_failures", 0) + 1
+        log.error("cards of evaluation %s not stored: %s", advice.result["evaluation_id"], error)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id):
+    """Clinicians' responses to cards, kept with the card's evaluation and rules."""
+    service = service_named(service_id)
+    body = load(FeedbackSchema(), json_body(), "the feedback is invalid")
+    stored = record_feedback(current_app.extensions["cdss.store"], service.id, body["feedback"])
+    return {"received": len(body["feedback"]), "stored": stored}
