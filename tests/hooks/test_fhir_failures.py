@@ -31,10 +31,12 @@ def anna_with_fhir(omit):
 @pytest.mark.parametrize("failure", FAILURES, ids=list(FAILURES))
 def test_required_data_unobtainable_is_412(hooks, fhir_server, failure, caplog):
     fhir_server.add(responses.GET, f"{FHIR}/Observation", **FAILURES[failure])
-    status, body = post(hooks, "rls-iron", anna_with_fhir(["labs"]))
+    with caplog.at_level("INFO"):
+        status, body = post(hooks, "rls-iron", anna_with_fhir(["labs"]))
     assert status == 412
     assert body["error"]["code"] == "precondition_failed"
     assert list(body["error"]["fields"]) == ["prefetch.labs"]
+    assert "prefetch key labs unavailable" in caplog.text
     assert "secret-token" not in caplog.text and "pat-anna" not in caplog.text
 
 
