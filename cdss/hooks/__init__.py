@@ -25,7 +25,7 @@ def check_issuers(issuers):
 def init_app(app):
     """Attach the CDS Hooks endpoints, their CORS policy and the verifier of clients' JWTs."""
     from cdss.hooks import views  # noqa: PLC0415 - blueprints are imported inside the factory
-    from cdss.hooks.auth import KeySets, Verifier  # noqa: PLC0415
+    from cdss.hooks.auth import DatabaseReplayCache, KeySets, Verifier  # noqa: PLC0415
 
     config = app.config
     check_issuers(config["TRUSTED_ISSUERS"])
@@ -37,7 +37,7 @@ def init_app(app):
         "max_age": 600}})
     app.extensions["cdss.hooks.verifier"] = Verifier(
         config["TRUSTED_ISSUERS"], config["JWT_LEEWAY_SECONDS"], config["JWT_MAX_LIFETIME_SECONDS"],
-        KeySets(ttl=config["JWKS_CACHE_SECONDS"]))
+        KeySets(ttl=config["JWKS_CACHE_SECONDS"]), DatabaseReplayCache(app.extensions["cdss.store"].engine))
     if config["AUTH_DISABLED"]:
         log.warning("!!! CDSS_AUTH_DISABLED is on: CDS Hooks endpoints accept calls from ANYONE without a JWT. "
                     "Development only; never in production. !!!")

@@ -9,6 +9,8 @@
   when the issuer lists tenants.
 Any failure is a 401 that says nothing more; the reason is logged without the token.
 """
+import datetime as dt
+import hashlib
 import logging
 import threading
 import time
@@ -16,6 +18,8 @@ from collections import OrderedDict
 
 import jwt
 import requests
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cdss.hooks.errors import HookAuthError
 
@@ -49,6 +53,38 @@ class ReplayCache:
                 log.warning("jti replay cache full: evicted the entry closest to expiry")
             self.seen[(issuer, jti)] = expires
             return True
+
+
+REPLAY_TABLE = Table("jwt_replay", MetaData(),  # created by migration 0002
+                     Column("token_key", String(64), primary_key=True),
+                     Column("expires_at", DateTime(timezone=True), nullable=False))
+
+
+class DatabaseReplayCache:
+    """The `jti`s seen, in the service's database, so every gunicorn worker refuses a replay.
+
+    Rows are deleted once their token has expired. If the database fails, the per-process cache
+    still guards this worker (logged), rather than refusing every client."""
+
+    def __init__(self, engine, clock=time.time, fallback=None):
+        self.engine = engine
+        self.clock = clock
+        self.fallback = fallback or ReplayCache(clock=clock)
+
+    def first_use(self, issuer, jti, expires):
+        """Record a jti; False when it was already used (a replay)."""
+        key = hashlib.sha256(f"{issuer}\0{jti}".encode()).hexdigest()
+        now = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(delete(REPLAY_TABLE).where(REPLAY_TABLE.c.expires_at < now))
+                connection.execute(insert(REPLAY_TABLE).values(
+                    token_key=key, expires_at=dt.datetime.fromtimestamp(expires, dt.timezone.utc)))
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as error:
+            log.error("jti replay table unavailable (%s): this worker's memory guards replays", type(error).__name__)
+        return self.fallback.first_use(issuer, jti, expires)
 
 
 class KeySets:

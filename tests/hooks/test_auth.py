@@ -33,14 +33,18 @@ def jwk(key, kid, alg):
 
 
 @pytest.fixture(scope="module")
-def secure(tmp_path_factory):
+def secure_config(tmp_path_factory):
     database = tmp_path_factory.mktemp("auth-db") / "cdss.sqlite3"
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{database}", "PATIENT_HASH_SALT": "salt",
-                      "PUBLIC_URL": BASE + "/", "TRUSTED_ISSUERS": {
-                          ES_ISS: {"jwks": {"keys": [jwk(ES_KEY, "es-1", "ES384")]}},
-                          RS_ISS: {"jwks_url": RS_JWKS},
-                          JKU_ISS: {"jku_allowlist": [JKU]}}})
-    return app.test_client()
+    return {"TESTING": True, "DATABASE_URL": f"sqlite:///{database}", "PATIENT_HASH_SALT": "salt",
+            "PUBLIC_URL": BASE + "/", "TRUSTED_ISSUERS": {
+                ES_ISS: {"jwks": {"keys": [jwk(ES_KEY, "es-1", "ES384")]}},
+                RS_ISS: {"jwks_url": RS_JWKS},
+                JKU_ISS: {"jku_allowlist": [JKU]}}}
+
+
+@pytest.fixture(scope="module")
+def secure(secure_config):
+    return create_app(secure_config).test_client()
 
 
 @pytest.fixture()
@@ -136,6 +140,23 @@ def test_replayed_jti_is_refused(secure):
     bearer = token()
     assert call(secure, bearer).status_code == 200
     assert call(secure, bearer).status_code == 401
+
+
+def test_a_token_replayed_to_another_worker_is_refused(secure, secure_config):
+    other_worker = create_app(secure_config).test_client()  # same database, its own memory
+    bearer = token()
+    assert call(secure, bearer).status_code == 200
+    assert call(other_worker, bearer).status_code == 401
+
+
+def test_replay_guard_falls_back_to_memory_when_the_database_fails():
+    from sqlalchemy import create_engine
+
+    from cdss.hooks.auth import DatabaseReplayCache
+
+    guard = DatabaseReplayCache(create_engine("sqlite://"))  # no jwt_replay table: every insert fails
+    assert guard.first_use("iss", "jti-1", time.time() + 60) is True
+    assert guard.first_use("iss", "jti-1", time.time() + 60) is False
 
 
 def test_feedback_accepts_its_own_url_or_the_services(secure):
