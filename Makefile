@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: setup run test clean
+.PHONY: setup run test clean bench soak
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "durable-rules needs Python 3.11 or 3.12"'
@@ -21,6 +21,13 @@ run: setup
 
 test: setup
 	$(BIN)/pytest
+
+# Measurements, not tests: each starts gunicorn on 127.0.0.1 and drives it with a bounded client.
+bench: setup
+	$(BIN)/python -m bench.run
+
+soak: setup
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) instance *.egg-info

@@ -1,0 +1,113 @@
+"""`make bench`: the service and a bare Flask endpoint under the same gunicorn, then in-process rates.
+
+Prints, side by side, requests/s and p50/p99 latency at saturation and at half of it, the in-process
+evaluations/s of the floor (hand-written predicates), raw durable_rules and Evaluator.evaluate, and
+the ratios the issue sets targets for. Every request carries a different patient context (no reuse).
+"""
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.cases import make_cases
+from bench.inprocess import measure
+from bench.server import ROOT, gunicorn
+
+RESULTS = ROOT / "bench" / "results"
+TARGETS = {"throughput": 0.5, "p99_ms": 20.0, "engine": 2.0}
+
+
+def load(port, path, bodies_file, count, seconds, concurrency, rate=None):
+    """Run the load generator in its own process; its JSON summary."""
+    command = [sys.executable, "-m", "bench.load", "--port", str(port), "--path", path, "--bodies",
+               str(bodies_file), "--count", str(count), "--seconds", str(seconds), "--concurrency", str(concurrency)]
+    if rate:
+        command += ["--rate", f"{rate:.1f}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    return json.loads(done.stdout)
+
+
+def drive_server(target, path, ready, bodies_file, options, workdir):
+    """Warm up, saturate (closed loop), then hold half the saturated rate (open loop)."""
+    with gunicorn(target, workdir, ready) as (port, _):
+        load(port, path, bodies_file, 300, 10, 4)
+        saturated = load(port, path, bodies_file, options.count, options.seconds, options.concurrency)
+        half = saturated["requests_per_s"] / 2
+        steady = load(port, path, bodies_file, int(half * options.half_seconds), options.half_seconds + 10,
+                      16, rate=half)
+    return {"saturated": saturated, "half": steady}
+
+
+def http_table(service, bare):
+    """The HTTP results side by side."""
+    lines = [f"{'':34}{'/api/v1/evaluate':>22}{'bare Flask /echo':>22}"]
+    for phase, label in (("saturated", "saturation"), ("half", "half of saturation")):
+        for key, unit in (("requests_per_s", "req/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms")):
+            lines.append(f"{label + ' ' + unit:34}{service[phase][key]:>22.1f}{bare[phase][key]:>22.1f}")
+        lines.append(f"{label + ' statuses':34}{json.dumps(service[phase]['statuses']):>22}"
+                     f"{json.dumps(bare[phase]['statuses']):>22}")
+    return "\n".join(lines)
+
+
+def verdicts(service, bare, rates):
+    """The ratios and whether each target is met."""
+    throughput = service["saturated"]["requests_per_s"] / bare["saturated"]["requests_per_s"]
+    p99 = service["half"]["p99_ms"]
+    engine = rates["raw durable_rules"] / rates["Evaluator.evaluate"]
+    floor = rates["python predicates (floor)"] / rates["Evaluator.evaluate"]
+    return [
+        f"evaluate / bare Flask throughput      {throughput:6.2f}   target >= {TARGETS['throughput']:.2f}  "
+        f"{'MET' if throughput >= TARGETS['throughput'] else 'MISSED'}",
+        f"evaluate p99 at half saturation (ms)  {p99:6.1f}   target <= {TARGETS['p99_ms']:.0f}    "
+        f"{'MET' if p99 <= TARGETS['p99_ms'] else 'MISSED'}",
+        f"evaluation path cost / raw durable     {engine:6.2f}x  target <= {TARGETS['engine']:.0f}x    "
+        f"{'MET' if engine <= TARGETS['engine'] else 'MISSED'}",
+        f"evaluation path cost / python floor    {floor:6.1f}x  (no target: what the engine costs)",
+    ]
+
+
+def run_screening():
+    """The cohort-screening benchmark, when another part of the project provides it."""
+    script = ROOT / "bench" / "screening.py"
+    if script.exists():
+        print("\n== cohort screening (bench/screening.py) ==", flush=True)
+        subprocess.run([sys.executable, str(script)], cwd=ROOT, check=True, timeout=900)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=8000, help="requests per saturation run (and unique cases)")
+    parser.add_argument("--seconds", type=float, default=25.0, help="time limit of a saturation run")
+    parser.add_argument("--half-seconds", type=float, default=8.0, help="duration of the half-saturation run")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--inprocess-seconds", type=float, default=3.0)
+    options = parser.parse_args(argv)
+    cases = make_cases(options.count)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cdss-bench-") as folder:
+        workdir = Path(folder)
+        bodies = workdir / "cases.json"
+        bodies.write_text(json.dumps(cases), encoding="utf-8")
+        print(f"{len(cases)} distinct patient contexts; gunicorn.conf.py settings for both servers", flush=True)
+        service = drive_server("wsgi:app", "/api/v1/evaluate", "/readyz", bodies, options, workdir)
+        bare = drive_server("bench.bare_app:app", "/echo", "/healthz", bodies, options, workdir)
+    print("\n== HTTP (gunicorn on 127.0.0.1, load generator in a second process) ==")
+    print(http_table(service, bare))
+    rates, drift = measure(cases[:2000], options.inprocess_seconds)
+    print("\n== in-process, same cases (evaluations/s, one core) ==")
+    for name, value in rates.items():
+        print(f"{name:34}{value:>12.0f}")
+    print(f"(the floor disagrees with the service on {drift} of 2000 cases)")
+    print("\n== ratios ==")
+    print("\n".join(verdicts(service, bare, rates)))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(
+        {"service": service, "bare": bare, "inprocess": rates, "drift": drift}, indent=2), encoding="utf-8")
+    run_screening()
+
+
+if __name__ == "__main__":
+    main()
