@@ -24,6 +24,7 @@ DEFAULTS = {
     "FHIR_READ_TIMEOUT": 10.0,
     "FHIR_MAX_PAGES": 10,  # Bundle pages followed per prefetch key
     "CORS_ORIGINS": "*",  # browser-based EHRs and the sandbox; the JWT, not a cookie, authenticates
+    "HOOKS_MAX_BODY_BYTES": 4 * 1024 * 1024,  # a CDS Hooks call carries prefetched FHIR Bundles
 }
 
 # Environment variable -> config key, with the type to parse it as.
@@ -45,6 +46,7 @@ ENVIRONMENT = {
     "CDSS_FHIR_READ_TIMEOUT": ("FHIR_READ_TIMEOUT", float),
     "CDSS_FHIR_MAX_PAGES": ("FHIR_MAX_PAGES", int),
     "CDSS_CORS_ORIGINS": ("CORS_ORIGINS", str),
+    "CDSS_HOOKS_MAX_BODY_BYTES": ("HOOKS_MAX_BODY_BYTES", int),
 }
 
 

@@ -21,6 +21,7 @@ bp = Blueprint("hooks", __name__)
 @bp.before_request
 def authenticate():
     """Every call but a CORS preflight carries the client's JWT (spec: discovery included)."""
+    request.max_content_length = current_app.config["HOOKS_MAX_BODY_BYTES"]  # prefetch is larger than a context
     if request.method == "OPTIONS":
         return
     if current_app.config["AUTH_DISABLED"]:

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 import responses
 
 from schemas.hooks import CardSchema, HookResponseSchema
-from tests.hooks.conftest import FHIR, codes, fixture, post
+from tests.hooks.conftest import FHIR, FIXTURES, codes, fixture, post
 
 EXT = "org.rls-cdss.reasoning"
 
@@ -84,7 +84,7 @@ def test_partial_prefetch_reads_the_rest_from_fhir_following_pages(hooks, fhir_s
     def page(name):
         def answer(request):
             token_seen.append(request.headers.get("Authorization"))
-            return 200, {"Content-Type": "application/fhir+json"}, (FIXTURES_DIR / name).read_text()
+            return 200, {"Content-Type": "application/fhir+json"}, (FIXTURES / name).read_text()
         return answer
 
     fhir_server.add_callback(responses.GET, f"{FHIR}/Observation?_getpages=ben-labs&_page=2",
@@ -152,4 +152,11 @@ def test_missing_labs_are_ordered_with_service_requests(hooks):
                for action in suggestion["actions"])
 
 
-FIXTURES_DIR = __import__("tests.hooks.conftest", fromlist=["FIXTURES"]).FIXTURES
+def test_a_realistic_prefetch_larger_than_a_native_context_is_accepted(hooks):
+    request = fixture("anna-patient-view-full.json")
+    entries = request["prefetch"]["labs"]["entry"]
+    for index in range(300):  # three hundred older results, as an EHR sends them
+        old = {**entries[-1]["resource"], "id": f"old-{index}", "effectiveDateTime": f"20{10 + index % 10}-01-01"}
+        entries.append({"resource": old})
+    status, body = post(hooks, "rls-iron", request)
+    assert status == 200 and "oral_iron" in codes(body["cards"])
