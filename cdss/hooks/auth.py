@@ -163,7 +163,8 @@ class Verifier:
                 raise HookAuthError("jku not on the issuer's allowlist")
             jwk = self.key_sets.key(jku, kid)
         elif "jwks" in trusted:
-            jwk = next((item for item in trusted["jwks"].get("keys", []) if item.get("kid") == kid), None)
+            jwk = next((item for item in trusted["jwks"].get("keys", [])
+                        if isinstance(item, dict) and item.get("kid") == kid), None)
         elif "jwks_url" in trusted:
             jwk = self.key_sets.key(trusted["jwks_url"], kid)
         else:
