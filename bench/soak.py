@@ -17,10 +17,9 @@ from pathlib import Path
 
 from bench.cases import make_cases
 from bench.load import build_requests, send
-from bench.server import gunicorn, rss_kib, worker_pids
+from bench.server import ROOT, gunicorn, rss_kib, worker_pids
 from cdss.evaluation import Evaluator
 from cdss.loader import load_rules
-from bench.server import ROOT
 from schemas.context import PatientContextSchema
 from schemas.evaluation import EvaluationSchema
 
@@ -136,7 +135,7 @@ def report(options, soak, warm, before, after, sessions, audited, elapsed):
         f"no worker grew more than {RSS_BOUND_MIB} MiB": all(value <= RSS_BOUND_MIB for value in growth.values()),
         "the same workers served throughout": set(before) == set(after),
     }
-    print(f"\nsoak: {done} evaluations in {elapsed:.0f} s ({done / elapsed:.0f}/s), {len(options and soak.ids)} "
+    print(f"\nsoak: {done} evaluations in {elapsed:.0f} s ({done / elapsed:.0f}/s), {len(soak.ids)} "
           f"distinct evaluation ids, errors {soak.errors}, mismatches {soak.mismatches}, audit records {audited}")
     print("worker RSS MiB after warm-up -> after soak: "
           + ", ".join(f"{before[pid]:.1f} -> {after.get(pid, 0):.1f}" for pid in before))
