@@ -8,8 +8,10 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from marshmallow import ValidationError
 
+from cdss.authoring.commands import rules_group
 from cdss.errors import flatten
 from cdss.facts import UnknownConditionError
+from cdss.screening import screen_command
 from schemas.context import PatientContextSchema
 
 
@@ -55,6 +57,8 @@ def evaluate_command(path, as_json):
 def register(app):
     """Attach the commands to the Flask CLI."""
     app.cli.add_command(evaluate_command)
+    app.cli.add_command(rules_group)
+    app.cli.add_command(screen_command)
 
 
 def create_cli_app():
@@ -69,4 +73,6 @@ def main():
     group = FlaskGroup(create_app=create_cli_app, add_default_commands=False, add_version_option=False,
                        load_dotenv=False, help="rls-cdss commands")
     group.add_command(evaluate_command)
+    group.add_command(rules_group)
+    group.add_command(screen_command)
     sys.exit(group.main())
