@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, select, text
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, event, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -84,6 +84,15 @@ def patient_hash(salt, patient_id):
     return hmac.new(salt.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
 
 
+def tune_sqlite(connection, record):
+    """WAL with synchronous=NORMAL: an audit commit costs ~0.7 ms instead of ~16 ms (bench/), and the
+    file is never corrupted; a power cut (not a process crash) may lose the last commits."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class Store:
     """The service's database: one engine, short sessions, every failure raised as StorageError."""
 
@@ -93,6 +102,8 @@ class Store:
         if url.startswith("sqlite"):
             options["connect_args"] = {"check_same_thread": False, "timeout": 15}
         self.engine = create_engine(url, **options)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", tune_sqlite)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self):
