@@ -73,5 +73,6 @@ def finish_request(response):
 def init_app(app):
     """Structured logging for the process, and a log line with a request id for every request."""
     configure_logging(app.config["LOG_LEVEL"])
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a line per plugin at every start is noise
     app.before_request(start_request)
     app.after_request(finish_request)

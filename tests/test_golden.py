@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.evaluation import EvaluationSchema
 from tests.golden.regenerate import CASES, evaluate_case
 
 FILES = sorted(CASES.glob("*.json"))
@@ -25,3 +26,4 @@ def test_golden_case_through_the_api(client, path: Path):
     response = client.post("/api/v1/evaluate", json=case["request"])
     assert response.status_code == 200
     assert response.json["classification"]["type"] == case["expected"]["classification"]
+    assert EvaluationSchema().validate(response.json) == {}
