@@ -1,4 +1,6 @@
 """rls-cdss: a clinical decision-support rules service for restless legs syndrome."""
+import os
+
 from flask import Flask
 
 from cdss.config import database_url, load_config, patient_hash_salt
@@ -9,7 +11,9 @@ from cdss.storage import Store
 
 def create_app(config=None):
     """Build the application: configuration, rules compiled once, storage, blueprints, error handlers."""
-    app = Flask(__name__, instance_relative_config=True)
+    # CDSS_INSTANCE_PATH: where the SQLite database and the hash salt live (gunicorn.conf.py uses it too).
+    instance = os.environ.get("CDSS_INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance and os.path.abspath(instance))
     app.config.update(load_config(config))
     from cdss import logs  # noqa: PLC0415
 

@@ -50,13 +50,20 @@ ENVIRONMENT = {
 }
 
 
+class ConfigError(ValueError):
+    """An environment variable the service cannot read; start-up stops and names it."""
+
+
 def load_config(overrides=None, environ=None):
     """The effective configuration mapping."""
     environ = os.environ if environ is None else environ
     config = dict(DEFAULTS)
     for variable, (key, kind) in ENVIRONMENT.items():
         if variable in environ:
-            config[key] = kind(environ[variable])
+            try:
+                config[key] = kind(environ[variable])
+            except ValueError as error:  # json.JSONDecodeError is a ValueError too
+                raise ConfigError(f"{variable}: cannot read {environ[variable][:40]!r}: {error}") from None
     config.update(overrides or {})
     return config
 

@@ -26,3 +26,12 @@ def test_capacity_recycles_a_gunicorn_worker(app, client, monkeypatch):
     response = client.post("/api/v1/evaluate", json={}, environ_base={"SERVER_SOFTWARE": "gunicorn/27.0.1"})
     response.close()
     assert response.status_code == 503 and response.headers["Retry-After"] == "1" and killed
+
+
+def test_an_unreadable_setting_stops_start_up_naming_it():
+    from cdss.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="CDSS_TRUSTED_ISSUERS"):
+        load_config(environ={"CDSS_TRUSTED_ISSUERS": "{not json"})
+    with pytest.raises(ConfigError, match="CDSS_MAX_BODY_BYTES"):
+        load_config(environ={"CDSS_MAX_BODY_BYTES": "lots"})
