@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, event, select, text
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, event, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -133,14 +133,19 @@ class Store:
             raise StorageError(type(error).__name__) from None
 
     def record_evaluation(self, result, source, patient_key, payload=None):
-        """Store the audit record of one evaluation."""
-        self._write(EvaluationRecord(
-            id=result["evaluation_id"], source=source, ruleset_id=result["ruleset"]["id"],
-            ruleset_version=result["ruleset"]["version"], ruleset_digest=result["ruleset"]["digest"],
-            fired_rules=result["fired_rules"], classification=result["classification"]["type"],
-            causes=result["classification"]["causes"],
-            recommendation_codes=[item["code"] for item in result["recommendations"]],
-            patient_hash=patient_key, payload=payload))
+        """Store the audit record of one evaluation (a Core insert: the ORM's unit of work cost ~1 ms)."""
+        row = {
+            "id": result["evaluation_id"], "created_at": utcnow(), "source": source,
+            "ruleset_id": result["ruleset"]["id"], "ruleset_version": result["ruleset"]["version"],
+            "ruleset_digest": result["ruleset"]["digest"], "fired_rules": result["fired_rules"],
+            "classification": result["classification"]["type"], "causes": result["classification"]["causes"],
+            "recommendation_codes": [item["code"] for item in result["recommendations"]],
+            "patient_hash": patient_key, "payload": payload}
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(EvaluationRecord.__table__), row)
+        except SQLAlchemyError as error:
+            raise StorageError(type(error).__name__) from None
 
     def get_evaluation(self, evaluation_id):
         """A stored evaluation record, or None."""
