@@ -9,6 +9,7 @@ from cdss.errors import InvalidInputError, MalformedJsonError, NotFoundError, Un
 from cdss.explain import describe
 from cdss.facts import UnknownConditionError
 from cdss.openapi import documented, evaluated_examples, example_contexts, knowledge_examples, stored_examples
+from cdss.units import TESTS
 from schemas.context import PatientContextSchema
 from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema, StoredEvaluationSchema
 
@@ -112,8 +113,6 @@ def rules():
 @bp.get("/vocabulary")
 def vocabulary():
     """The names the API accepts: conditions (with their codes), medications (by class), lab units."""
-    from cdss.units import TESTS  # noqa: PLC0415
-
     knowledge = evaluator().knowledge
     return {
         "conditions": {name: {"label": spec["label"], "role": spec["role"], "cause": spec.get("cause"),

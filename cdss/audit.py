@@ -1,4 +1,5 @@
 """The audit trail: every evaluation is recorded; a failure to record is logged and counted, not hidden."""
+import json
 import logging
 
 from flask import current_app
@@ -25,6 +26,4 @@ def record_evaluation(result, source, context):
 
 def context_payload(context):
     """The clinical payload as JSON-safe data (only when AUDIT_PAYLOADS asks for it)."""
-    import json  # noqa: PLC0415
-
     return json.loads(json.dumps(context, default=str))

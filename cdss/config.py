@@ -1,6 +1,7 @@
 """Configuration: defaults, then CDSS_* environment variables, then the test mapping."""
 import json
 import os
+import secrets
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,8 +86,6 @@ def patient_hash_salt(config, instance_path):
     """The salt of patient-id hashes: configured, or generated once and kept in the instance folder."""
     if config["PATIENT_HASH_SALT"]:
         return config["PATIENT_HASH_SALT"]
-    import secrets  # noqa: PLC0415
-
     path = Path(instance_path) / "patient-hash.salt"
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     if not path.exists():

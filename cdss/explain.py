@@ -70,14 +70,3 @@ def equality(knowledge, kind, name, value):
         label = knowledge.fact_spec(kind, name)["description"]
         return f"{label} recorded" if value else f"no {label} recorded"
     return f"{name} = {quantity(knowledge, kind, name, value)}"
-
-
-def referenced(pattern):
-    """Fact names a pattern refers to, in order of appearance."""
-    (key, value), = pattern.items()
-    if key in ("$and", "$or"):
-        names = [name for part in value for name in referenced(part)]
-        return list(dict.fromkeys(names))
-    if key.startswith("$"):
-        return [next(iter(value))]
-    return [key]

@@ -1,6 +1,7 @@
 """The native API contract: /api/v1/evaluate, /rules, /vocabulary, and every error status."""
 import pytest
 
+from schemas.context import PatientContextSchema
 from tests.conftest import ALL_CRITERIA, codes, labs, make_patient
 
 ISSUE_EXAMPLE = {
@@ -57,15 +58,13 @@ def test_chained_conclusions_show_the_chain(client):
 def test_units_are_converted_before_rules_see_them(client, lab, value, unit, fact, canonical):
     body = make_patient(labs={**labs(ferritin=150, tsat=15), lab: {"value": value, "unit": unit}})
     result = evaluate(client, body)
-    facts = [why["facts"] for item in result["classification"]["reasoning"] + [
-        reason for rec in result["recommendations"] for reason in rec["reasoning"]] for why in [item]]
-    values = [entry[fact] for entry in facts if fact in entry]
+    reasons = result["classification"]["reasoning"] + [
+        why for item in result["recommendations"] for why in item["reasoning"]]
+    values = [why["facts"][fact] for why in reasons if fact in why["facts"]]
     assert values and values[0] == pytest.approx(canonical, abs=0.01)
 
 
-def test_hemoglobin_units(client, evaluator):
-    from schemas.context import PatientContextSchema
-
+def test_hemoglobin_units():
     for value, unit in [(110, "g/L"), (6.83, "mmol/L"), (11, "g/dL")]:
         loaded = PatientContextSchema().load({"labs": {"hemoglobin": {"value": value, "unit": unit}}})
         assert loaded["labs"]["hemoglobin"]["value"] == pytest.approx(11.0, abs=0.01)
