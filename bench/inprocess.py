@@ -10,12 +10,13 @@ from durable import engine as durable
 
 from bench import predicates
 from cdss.config import ROOT
+# The engine's own shape (cdss/engine.py): every fact handled without an action, one marker action a session.
+from cdss.engine import CATCH_ALL_RULE, SESSION, SESSION_RULE
 from cdss.evaluation import Evaluator
 from cdss.facts import build_facts
 from cdss.loader import compile_rules, load_rules
 from schemas.context import PatientContextSchema
 
-CATCH_ALL = {"all": [{"m": {"$ex": {"kind": 1}}}]}  # durable crashes deleting a session with unhandled facts
 
 
 class BareHost(durable.Host):
@@ -40,9 +41,10 @@ class RawEngine:
         findings = {rule.id: rule.then["finding"] for rule in knowledge.rules if "finding" in rule.then}
         self.noted = []
         actions = {rule_id: self.action(rule_id, findings.get(rule_id)) for rule_id in definitions}
-        actions["catch_all"] = lambda c: None
+        actions["catch_all"] = actions[SESSION] = lambda c: None
         ruleset = {rule_id: dict(condition, run=rule_id) for rule_id, condition in definitions.items()}
-        ruleset["catch_all"] = dict(CATCH_ALL, run="catch_all")
+        ruleset["catch_all"] = dict(CATCH_ALL_RULE, run="catch_all")
+        ruleset[SESSION] = dict(SESSION_RULE, run=SESSION)
         self.host = BareHost(actions)
         self.name = f"raw-{uuid.uuid4().hex[:8]}"
         self.host.register_rulesets({self.name: ruleset})
@@ -61,7 +63,8 @@ class RawEngine:
     def run(self, facts):
         """Assert one evaluation's facts in a fresh session, then delete the session."""
         sid = uuid.uuid4().hex
-        self.host.assert_facts(self.name, [dict(fact, sid=sid) for fact in facts])
+        marker = {"kind": SESSION, "fid": SESSION, "sid": sid}
+        self.host.assert_facts(self.name, [marker, *(dict(fact, sid=sid) for fact in facts)])
         self.host.delete_state(self.name, sid)
         fired, self.noted = self.noted, []
         return fired

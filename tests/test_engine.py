@@ -33,6 +33,24 @@ def test_nothing_applies_leaves_a_working_engine():
     assert [firing.rule_id for firing in engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])] == ["low"]
 
 
+def test_facts_no_rule_wants_are_handled_without_firing():
+    # Without the catch-all, durable raises MessageNotHandledException for these (and a session of only
+    # unhandled facts crashes the process on delete); the catch-all itself must never fire.
+    engine = RuleEngine({"low": LOW}, {})
+    unwanted = [{"kind": "medication", "fid": "med:1", "code": "lisinopril"},
+                {"kind": "finding", "fid": "finding:x", "name": "x", "by": "nobody"}]
+    for _ in range(3):
+        assert engine.run(unwanted) == []
+    fired = engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}, *unwanted])
+    assert [firing.rule_id for firing in fired] == ["low"]
+    assert engine.live_sessions() == 0
+
+
+def test_the_catch_all_kind_is_reserved():
+    with pytest.raises(ValueError, match="reserved"):
+        RuleEngine({"low": LOW}, {}).run([{"kind": "__session__", "fid": "x"}])
+
+
 def test_findings_chain_to_other_rules():
     finding = {"kind": "finding", "fid": "finding:low", "name": "low", "by": "low"}
     engine = RuleEngine({"low": LOW, "uses-low": FINDING}, {"low": [finding]})
