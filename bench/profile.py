@@ -31,7 +31,7 @@ def main(argv=None):
             for case in cases:
                 assert client.post("/api/v1/evaluate", json=case).status_code == 200
         print(profiler.output_text(unicode=False, color=False, show_all=False, timeline=False))
-        app.extensions["cdss.store"].engine.dispose()
+        app.extensions["cdss.store"].close()
 
 
 if __name__ == "__main__":

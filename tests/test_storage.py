@@ -84,7 +84,7 @@ def make_app(url, **config):
 
 def dispose(app):
     """Close the app's pooled connections (an open connection left to the collector is a warning)."""
-    app.extensions["cdss.store"].engine.dispose()
+    app.extensions["cdss.store"].close()
 
 
 @pytest.fixture()
@@ -226,4 +226,25 @@ def test_an_evaluation_whose_database_is_dead_is_still_answered(new_app, caplog,
     dead = Store("postgresql+psycopg://postgres@127.0.0.1:1/none")  # nothing listens on port 1
     monkeypatch.setitem(app.extensions, "cdss.store", dead)
     assert_answered_but_counted(app, caplog)
-    dead.engine.dispose()
+    dead.close()
+
+
+@pytest.mark.postgres
+def test_the_audit_connection_survives_a_database_restart(caplog):
+    # The audit insert keeps one connection per process; a server that dropped it gets one retry on a
+    # fresh connection, so no record is lost to a restart.
+    backend = connect_postgres()
+    app = make_app(backend.fresh_url())
+    try:
+        client, store = app.test_client(), app.extensions["cdss.store"]
+        assert client.post("/api/v1/evaluate", json=CASES[1]).status_code == 200
+        pid = store._audit["connection"].exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        store._audit["connection"].rollback()
+        with backend.admin.begin() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        answer = client.post("/api/v1/evaluate", json=CASES[0]).get_json()
+        assert store.get_evaluation(answer["evaluation_id"]) is not None
+        assert app.extensions["cdss.metrics"]["audit_failures"] == 0
+    finally:
+        dispose(app)
+        backend.close()
