@@ -57,9 +57,17 @@ class Combination:
         self.by_rule = {}
         for firing in firings:
             self.by_rule.setdefault(firing.rule_id, []).append(firing)
+        self.explained = {}  # (firing, depth) -> reasoning: a cause that also advises is explained once
 
     def reasoning(self, firing, depth=0):
         """Why a rule fired: its id, version, the true parts of its condition, the facts and the chain."""
+        key = (id(firing), depth)
+        if key not in self.explained:
+            self.explained[key] = self.explain(firing, depth)
+        return self.explained[key]
+
+    def explain(self, firing, depth):
+        """The reasoning of one firing (see `reasoning`)."""
         rule = self.knowledge.by_id[firing.rule_id]
         entry = {"rule": rule.id, "version": rule.version, "title": rule.title, "statement": "", "facts": {}}
         parts, chain = [], []

@@ -32,12 +32,14 @@ class Rule:
     order: int
     rationale: str = ""
     examples: list = field(default_factory=list)
+    _aliases: tuple = field(default=None, init=False, repr=False, compare=False)
 
     def aliases(self):
-        """(alias, kind, pattern) for each term of the condition."""
-        for term in self.when["all"]:
-            alias, pattern = next(iter(term.items()))
-            yield alias, ALIAS.match(alias).group(1), pattern
+        """(alias, kind, pattern) for each term of the condition (worked out once: every reasoning asks)."""
+        if self._aliases is None:
+            self._aliases = tuple((alias, ALIAS.match(alias).group(1), pattern)
+                                  for alias, pattern in (next(iter(term.items())) for term in self.when["all"]))
+        return self._aliases
 
 
 @dataclass
@@ -55,12 +57,13 @@ class Knowledge:
 
     def __post_init__(self):
         self.by_id = {rule.id: rule for rule in self.rules}
+        self._flags = {f"cond_{name}": {"type": "boolean", "report_as": f"cond_{name}", "description": spec["label"]}
+                       for name, spec in self.conditions.items()}
 
     def fact_spec(self, kind, name):
         """The vocabulary entry of a fact attribute (condition flags are generated)."""
         if kind == "patient" and name.startswith("cond_"):
-            label = self.conditions[name[5:]]["label"]
-            return {"type": "boolean", "report_as": name, "description": label}
+            return self._flags[name]
         return self.facts[kind][name]
 
 
