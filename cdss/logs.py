@@ -23,9 +23,14 @@ class JsonFormatter(logging.Formatter):
     """A log record as one JSON line: time, level, logger, message, and any `extra` fields."""
 
     FIELDS = ("request_id", "method", "path", "status", "duration_ms")
+    _stamp = (None, "")
 
     def format(self, record):
-        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+        second, stamp = self._stamp  # one strftime a second, not one a line (a tuple: swapped atomically)
+        if second != int(record.created):
+            second = int(record.created)
+            self._stamp = second, stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        line = {"time": f"{stamp}.{int(record.msecs):03d}Z",
                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         line.update({key: getattr(record, key) for key in self.FIELDS if hasattr(record, key)})
         if record.exc_info:
@@ -62,11 +67,13 @@ def start_request():
 
 def finish_request(response):
     """Echo the request id and write the request's one log line."""
-    response.headers[REQUEST_ID_HEADER] = request_id()
-    started = g.get("request_started", time.perf_counter())
-    request_log.info("request", extra={
-        "request_id": request_id(), "method": request.method, "path": request.path[:MAX_PATH],
-        "status": response.status_code, "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+    rid = request_id()
+    response.headers[REQUEST_ID_HEADER] = rid
+    if request_log.isEnabledFor(logging.INFO):
+        started = g.get("request_started", time.perf_counter())
+        request_log.info("request", extra={
+            "request_id": rid, "method": request.method, "path": request.path[:MAX_PATH],
+            "status": response.status_code, "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
     return response
 
 
