@@ -8,10 +8,11 @@ from cdss.audit import record_evaluation
 from cdss.errors import InvalidInputError, MalformedJsonError, NotFoundError, UnsupportedMediaTypeError, flatten
 from cdss.explain import describe
 from cdss.facts import UnknownConditionError
-from cdss.openapi import documented, evaluated_examples, example_contexts, knowledge_examples, stored_examples
+from cdss.openapi import (documented, evaluated_examples, example_contexts, knowledge_examples, stored_examples,
+                          vocabulary_examples)
 from cdss.units import TESTS
 from schemas.context import PatientContextSchema
-from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema, StoredEvaluationSchema
+from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema, StoredEvaluationSchema, VocabularySchema
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_JSON_DEPTH = 20  # a patient context nests 4 deep; a deeper body is a mistake or an attack on the parser
@@ -111,10 +112,11 @@ def rules():
 
 
 @bp.get("/vocabulary")
+@documented(summary="The accepted vocabulary", response=VocabularySchema, response_examples=vocabulary_examples)
 def vocabulary():
     """The names the API accepts: conditions (with their codes), medications (by class), lab units."""
     knowledge = evaluator().knowledge
-    return {
+    return VocabularySchema().dump({
         "conditions": {name: {"label": spec["label"], "role": spec["role"], "cause": spec.get("cause"),
                               "icd10cm": spec["icd10cm"], "snomed": spec["snomed"]}
                        for name, spec in knowledge.conditions.items()},
@@ -125,4 +127,4 @@ def vocabulary():
                         for code, spec in knowledge.medications.items()},
         "labs": {test: {"canonical_unit": spec.canonical, "accepted_units": list(spec.factors)}
                  for test, spec in TESTS.items()},
-    }
+    })

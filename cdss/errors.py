@@ -3,8 +3,8 @@ import logging
 import os
 import signal
 
-from flask import jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from cdss.engine import EngineCapacityError, EngineError
 
@@ -81,6 +81,12 @@ def init_app(app):
     @app.errorhandler(ApiError)
     def handle_api_error(error):
         return error_response(error.status, error.code, error.message, error.fields)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def handle_too_large(error):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return error_response(413, "request_entity_too_large", f"the body is larger than the {limit}-byte limit",
+                              {"_body": [f"more than {limit} bytes (CDSS_MAX_BODY_BYTES)"]})
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error):

@@ -29,8 +29,8 @@ ERROR_EXAMPLES = {
     400: {"error": {"code": "invalid_input", "message": "the patient context is invalid",
                     "fields": {"labs.ferritin.unit": ["unknown unit 'mg' for ferritin"]}}},
     404: {"error": {"code": "not_found", "message": "no evaluation 0d1e2f"}},
-    413: {"error": {"code": "request_entity_too_large",
-                    "message": "The data value transmitted exceeds the capacity limit."}},
+    413: {"error": {"code": "request_entity_too_large", "message": "the body is larger than the 65536-byte limit",
+                    "fields": {"_body": ["more than 65536 bytes (CDSS_MAX_BODY_BYTES)"]}}},
     415: {"error": {"code": "unsupported_media_type",
                     "message": "the body must be JSON (Content-Type: application/json)"}},
 }
@@ -147,6 +147,13 @@ def knowledge_examples(app):
     with app.test_request_context():
         body = app.view_functions["api.rules"]()
     return {"first-two-rules": dict(body, rules=body["rules"][:2])}
+
+
+def vocabulary_examples(app):
+    """The vocabulary as GET /api/v1/vocabulary answers it, cut to two entries of each part."""
+    with app.test_request_context():
+        body = app.view_functions["api.vocabulary"]()
+    return {"two-of-each": {part: dict(list(entries.items())[:2]) for part, entries in body.items()}}
 
 
 def build_spec(app):

@@ -108,3 +108,33 @@ class StoredEvaluationSchema(Schema):
     causes = fields.List(fields.String(), required=True)
     recommendation_codes = fields.List(fields.String(), required=True)
     patient_hash = fields.String(allow_none=True)
+
+
+class ConditionTermSchema(Schema):
+    label = fields.String(required=True)
+    role = fields.String(required=True, metadata={"enum": ["cause", "associated", "modifier", "context"]})
+    cause = fields.String(required=True, allow_none=True, metadata={"description": "the secondary cause it names"})
+    icd10cm = fields.List(fields.String(), required=True, metadata={"description": "codes and code prefixes matched"})
+    snomed = fields.List(fields.String(), required=True)
+
+
+class MedicationClassSchema(Schema):
+    label = fields.String(required=True)
+    worsens_rls = fields.Boolean(required=True)
+    evidence = fields.String(required=True, metadata={"enum": ["standard", "low", "none"]})
+    ingredients = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), required=True,
+                              metadata={"description": "ingredient name -> RxNorm ingredient code (null if unverified)"})
+
+
+class LabUnitsSchema(Schema):
+    canonical_unit = fields.String(required=True)
+    accepted_units = fields.List(fields.String(), required=True)
+
+
+class VocabularySchema(Schema):
+    """The names the native API accepts."""
+
+    conditions = fields.Dict(keys=fields.String(), values=fields.Nested(ConditionTermSchema), required=True)
+    medications = fields.Dict(keys=fields.String(), values=fields.Nested(MedicationClassSchema), required=True,
+                              metadata={"description": "medication classes by id"})
+    labs = fields.Dict(keys=fields.String(), values=fields.Nested(LabUnitsSchema), required=True)

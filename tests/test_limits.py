@@ -22,6 +22,8 @@ def test_a_body_over_the_size_limit_is_413(app, client):
     body = json.dumps(make_patient(patient={"id": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)}))
     error = error_of(post_raw(client, body), 413)
     assert error["code"] == "request_entity_too_large"
+    limit = str(app.config["MAX_CONTENT_LENGTH"])
+    assert limit in error["message"] and limit in error["fields"]["_body"][0]
 
 
 @pytest.mark.parametrize("section,item", [("medications", {"name": "sertraline"}),
