@@ -19,7 +19,7 @@ def create_app(config=None):
 
     logs.init_app(app)  # JSON lines, one per request, with its request id
     app.json.sort_keys = False
-    app.extensions["cdss"] = Evaluator(load_rules(app.config["RULES_DIR"]))
+    app.extensions["cdss"] = Evaluator(load_rules(app.config["RULES_DIR"]), reuse=app.config["REUSE_RESULTS"])
     store = Store(database_url(app.config, app.instance_path))
     if app.config["MIGRATE_ON_START"]:
         store.migrate()

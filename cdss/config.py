@@ -14,6 +14,7 @@ DEFAULTS = {
     "MIGRATE_ON_START": True,
     "PATIENT_HASH_SALT": None,  # None: a random salt kept in instance/patient-hash.salt
     "AUDIT_PAYLOADS": False,  # store the full clinical payload with each evaluation (off: PHI)
+    "REUSE_RESULTS": 256,  # recent results kept per worker for identical contexts (0: never reuse)
     # CDS Hooks (cdss/hooks/README.md): who may call, where we are reached, how we reach FHIR servers.
     "TRUSTED_ISSUERS": {},  # iss -> {"jwks": {...}} or {"jwks_url": ..., "jku_allowlist": [...]}
     "PUBLIC_URL": None,  # base URL clients call (the JWT `aud`); None: the request's own URL
@@ -37,6 +38,7 @@ ENVIRONMENT = {
     "CDSS_MIGRATE_ON_START": ("MIGRATE_ON_START", lambda value: value.lower() in ("1", "true", "yes")),
     "CDSS_PATIENT_HASH_SALT": ("PATIENT_HASH_SALT", str),
     "CDSS_AUDIT_PAYLOADS": ("AUDIT_PAYLOADS", lambda value: value.lower() in ("1", "true", "yes")),
+    "CDSS_REUSE_RESULTS": ("REUSE_RESULTS", lambda value: non_negative(int(value))),
     "CDSS_TRUSTED_ISSUERS": ("TRUSTED_ISSUERS", json.loads),
     "CDSS_PUBLIC_URL": ("PUBLIC_URL", str),
     "CDSS_AUTH_DISABLED": ("AUTH_DISABLED", lambda value: value.lower() in ("1", "true", "yes")),
@@ -49,6 +51,13 @@ ENVIRONMENT = {
     "CDSS_CORS_ORIGINS": ("CORS_ORIGINS", str),
     "CDSS_HOOKS_MAX_BODY_BYTES": ("HOOKS_MAX_BODY_BYTES", int),
 }
+
+
+def non_negative(number):
+    """A count that cannot be negative."""
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
 
 
 class ConfigError(ValueError):

@@ -1,5 +1,9 @@
 """One evaluation: facts in, rules fired, firings combined into a classification and recommendations."""
+import hashlib
+import json
+import threading
 import uuid
+from collections import OrderedDict
 
 from cdss.engine import RuleEngine
 from cdss.explain import statements
@@ -13,8 +17,10 @@ INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 class Evaluator:
     """The loaded knowledge, compiled once at start-up, and the evaluation of one patient context."""
 
-    def __init__(self, knowledge, new_id=lambda: str(uuid.uuid4())):
+    def __init__(self, knowledge, new_id=lambda: str(uuid.uuid4()), reuse=0):
+        """reuse: how many recent results to keep for identical contexts (0: evaluate every time)."""
         self.knowledge = knowledge
+        self.recent = RecentResults(reuse) if reuse > 0 else None
         self.vocabulary = Vocabulary(knowledge.medications, knowledge.conditions)
         consequences = {
             rule.id: [{"kind": "finding", "fid": f"finding:{rule.then['finding']}:{rule.id}",
@@ -30,10 +36,54 @@ class Evaluator:
         return {"id": manifest["id"], "version": manifest["version"], "digest": self.knowledge.digest}
 
     def evaluate(self, context):
-        """Evaluate a validated patient context; return the evaluation as a plain dict."""
+        """Evaluate a validated patient context; return the evaluation as a plain dict.
+
+        An identical canonical context under the same ruleset (an EHR repeating a patient-view call)
+        may reuse the recent result: the same advice, under a new evaluation id. Results are read-only.
+        """
+        if self.recent is None:
+            return self.evaluate_now(context)
+        key = self.recent.key(self.knowledge.digest, context)
+        kept = self.recent.get(key)
+        if kept is not None:
+            return dict(kept, evaluation_id=self.new_id())
+        result = self.evaluate_now(context)
+        self.recent.put(key, result)
+        return result
+
+    def evaluate_now(self, context):
+        """Evaluate without reusing any result."""
         fact_set = build_facts(context, self.vocabulary)
         firings = unique_firings(self.engine.run(fact_set.facts), self.knowledge)
         return Combination(self.knowledge, firings, fact_set).result(self.new_id(), self.ruleset)
+
+
+class RecentResults:
+    """The last `size` results by canonical context (a bounded LRU, safe across threads)."""
+
+    def __init__(self, size):
+        self.size, self.hits = size, 0
+        self._results, self._lock = OrderedDict(), threading.Lock()
+
+    @staticmethod
+    def key(digest, context):
+        """The ruleset digest and the validated context in canonical JSON, hashed."""
+        canonical = json.dumps(context, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(f"{digest}\n{canonical}".encode()).hexdigest()
+
+    def get(self, key):
+        with self._lock:
+            result = self._results.get(key)
+            if result is not None:
+                self._results.move_to_end(key)
+                self.hits += 1
+            return result
+
+    def put(self, key, result):
+        with self._lock:
+            self._results[key] = result
+            while len(self._results) > self.size:
+                self._results.popitem(last=False)
 
 
 def unique_firings(firings, knowledge):

@@ -20,6 +20,8 @@ class ReadinessSchema(Schema):
                                      metadata={"description": "live rule-engine sessions in this worker (0 when idle)"})
     audit_failures = fields.Integer(required=True,
                                     metadata={"description": "evaluations this worker answered but could not audit"})
+    reused_results = fields.Integer(required=True, metadata={
+        "description": "evaluations this worker answered with a recent result for an identical context"})
 
 
 @bp.get("/healthz")
@@ -47,7 +49,7 @@ def readiness_checks(app):
             response=ReadinessSchema, alternatives={503: ReadinessSchema}, tags=("operations",),
             response_examples={"ready": {
                 "status": "ready", "checks": {"rules": "ok", "database": "ok", "engine": "ok"},
-                "rules": 55, "engine_sessions": 0, "audit_failures": 0}})
+                "rules": 55, "engine_sessions": 0, "audit_failures": 0, "reused_results": 0}})
 def readyz():
     """Ready to evaluate: rules loaded and the audit database reachable; 503 otherwise."""
     app = current_app._get_current_object()
@@ -58,5 +60,6 @@ def readyz():
         "status": "ready" if ready else "not_ready", "checks": checks,
         "rules": len(evaluator.knowledge.rules) if evaluator else 0,
         "engine_sessions": evaluator.engine.live_sessions() if evaluator else 0,
-        "audit_failures": app.extensions.get("cdss.metrics", {}).get("audit_failures", 0)})
+        "audit_failures": app.extensions.get("cdss.metrics", {}).get("audit_failures", 0),
+        "reused_results": evaluator.recent.hits if evaluator and evaluator.recent else 0})
     return body, 200 if ready else 503
