@@ -1,8 +1,8 @@
 """`make bench`: the service and a bare Flask endpoint under the same gunicorn, then in-process rates.
 
 Prints, side by side, requests/s and p50/p99 latency at saturation and at half of it, the in-process
-evaluations/s of the floor (hand-written predicates), raw durable_rules and Evaluator.evaluate, and
-the ratios the issue sets targets for. Every request carries a different patient context (no reuse).
+evaluations/s of the floor (hand-written predicates), raw durable_rules and Evaluator.evaluate, the
+in-process cost of each layer of a request (bench/ladder.py), and the ratios the issue sets targets for. Every request carries a different patient context (no reuse).
 """
 import argparse
 import json
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from bench.cases import make_cases
+from bench import ladder
 from bench.inprocess import measure
 from bench.server import ROOT, gunicorn
 
@@ -101,11 +102,16 @@ def main(argv=None):
     for name, value in rates.items():
         print(f"{name:34}{value:>12.0f}")
     print(f"(the floor disagrees with the service on {drift} of 2000 cases)")
+    steps = ladder.measure(cases[:1000])
+    print("\n== where a request's time goes (in process, WSGI, no server; each step adds a layer) ==")
+    for layer, cost in steps:
+        print(f"{layer:40}{cost:>10.0f} us")
     print("\n== ratios ==")
     print("\n".join(verdicts(service, bare, rates)))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(
-        {"service": service, "bare": bare, "inprocess": rates, "drift": drift}, indent=2), encoding="utf-8")
+        {"service": service, "bare": bare, "inprocess": rates, "drift": drift, "ladder_us": dict(steps)}, indent=2),
+        encoding="utf-8")
     run_screening()
 
 

@@ -1,0 +1,29 @@
+"""The benchmark's in-process parts run and measure what they say (make bench itself is not a test)."""
+from bench import inprocess, ladder
+from bench.cases import make_cases
+from cdss.facts import build_facts
+from schemas.context import PatientContextSchema
+
+
+def test_the_ladder_measures_each_layer_on_answered_requests():
+    steps = ladder.measure(make_cases(20), repeats=1)
+    assert [layer for layer, _ in steps] == ["bare Flask POST /echo", "service framework GET /healthz",
+                                             "evaluate, audit write skipped", "evaluate (everything)"]
+    assert all(cost > 0 for _, cost in steps)
+
+
+def test_the_floor_and_raw_durable_agree_with_the_service():
+    rates, drift = inprocess.measure(make_cases(60), seconds=0.01)
+    assert drift == 0
+    assert set(rates) == {"python predicates (floor)", "raw durable_rules", "Evaluator.evaluate",
+                          "schema load + evaluate"}
+    assert all(rate > 0 for rate in rates.values())
+
+
+def test_raw_durable_fires_what_the_service_fires(evaluator):
+    raw = inprocess.RawEngine(evaluator.knowledge)
+    for case in make_cases(40):
+        context = PatientContextSchema().load(case)
+        facts = build_facts(context, evaluator.vocabulary).facts
+        fired = {rule_id for rule_id, _ in raw.run(facts)}
+        assert fired == {item["rule"] for item in evaluator.evaluate(context)["fired_rules"]}
