@@ -46,22 +46,32 @@ def holds(pattern, fact):
 def statements(knowledge, kind, pattern, fact):
     """The true parts of a pattern with this patient's values, each with the fact it names:
     [('ferritin 32 ng/mL <= 75 ng/mL', 'ferritin')]."""
+    return explainer(knowledge, kind, pattern)(fact)
+
+
+def explainer(knowledge, kind, pattern):
+    """`statements` for one pattern, worked out once: a function of the fact (patterns never change;
+    every evaluation explains the rules that fired, so the texts around the values are made here)."""
     (key, value), = pattern.items()
     if key == "$and":
-        return [part for item in value for part in statements(knowledge, kind, item, fact)]
+        parts = [explainer(knowledge, kind, item) for item in value]
+        return lambda fact: [part for explain in parts for part in explain(fact)]
     if key == "$or":
-        return [part for item in value if holds(item, fact)
-                for part in statements(knowledge, kind, item, fact)]
-    if key in ("$ex", "$nex"):
+        branches = [(item, explainer(knowledge, kind, item)) for item in value]
+        return lambda fact: [part for item, explain in branches if holds(item, fact) for part in explain(fact)]
+    if key == "$nex":
         name = next(iter(value))
-        if key == "$nex":
-            return [(f"{name} missing", name)]
-        return [(f"{name} {quantity(knowledge, kind, name, fact[name])}", name)]
+        missing = [(f"{name} missing", name)]
+        return lambda fact: list(missing)
+    if key == "$ex":
+        name = next(iter(value))
+        return lambda fact: [(f"{name} {quantity(knowledge, kind, name, fact[name])}", name)]
     if key in SYMBOLS:
         (name, operand), = value.items()
-        return [(f"{name} {quantity(knowledge, kind, name, fact[name])} {SYMBOLS[key]} "
-                 f"{quantity(knowledge, kind, name, operand)}", name)]
-    return [(equality(knowledge, kind, key, value), key)]
+        bound = f" {SYMBOLS[key]} {quantity(knowledge, kind, name, operand)}"
+        return lambda fact: [(f"{name} {quantity(knowledge, kind, name, fact[name])}{bound}", name)]
+    equal = [(equality(knowledge, kind, key, value), key)]
+    return lambda fact: list(equal)
 
 
 def equality(knowledge, kind, name, value):

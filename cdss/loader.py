@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from marshmallow import ValidationError
 
+from cdss.explain import explainer
 from schemas.rulefile import (ALIAS, OPERATORS, ConditionValuesetSchema, FactsSchema, ManifestSchema,
                               MedicationValuesetSchema, ReferenceSchema, RuleSchema)
 
@@ -57,8 +58,16 @@ class Knowledge:
 
     def __post_init__(self):
         self.by_id = {rule.id: rule for rule in self.rules}
+        self._explainers = {}
         self._flags = {f"cond_{name}": {"type": "boolean", "report_as": f"cond_{name}", "description": spec["label"]}
                        for name, spec in self.conditions.items()}
+
+    def explainer(self, rule, alias, kind, pattern):
+        """The explainer of one term of a rule (cdss.explain.explainer), made on first use and kept."""
+        key = (rule.id, alias)
+        if key not in self._explainers:
+            self._explainers[key] = explainer(self, kind, pattern)
+        return self._explainers[key]
 
     def fact_spec(self, kind, name):
         """The vocabulary entry of a fact attribute (condition flags are generated)."""
