@@ -38,8 +38,8 @@ def gunicorn(target, workdir, ready_path, extra_env=None, extra_args=()):
     port = free_port()
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), PYTHONPATH=str(ROOT),
                DATABASE_URL=f"sqlite:///{workdir / 'audit.sqlite3'}", CDSS_PATIENT_HASH_SALT="bench-salt",
-               CDSS_INSTANCE_PATH=str(workdir), CDSS_REUSE_RESULTS="0",  # varied inputs, never a reused result
-               **(extra_env or {}))
+               CDSS_INSTANCE_PATH=str(workdir), CDSS_REUSE_RESULTS="0")  # varied inputs, never a reused result
+    env.update(extra_env or {})
     log = open(workdir / f"{target.replace(':', '-')}.log", "w", encoding="utf-8")  # noqa: SIM115
     process = subprocess.Popen([str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), *extra_args, target],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
