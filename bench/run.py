@@ -1,8 +1,10 @@
-"""`make bench`: the service and a bare Flask endpoint under the same gunicorn, then in-process rates.
+"""`make bench`: the service and two reference endpoints under the same gunicorn, then in-process rates.
 
-Prints, side by side, requests/s and p50/p99 latency at saturation and at half of it, the in-process
-evaluations/s of the floor (hand-written predicates), raw durable_rules and Evaluator.evaluate, the
-in-process cost of each layer of a request (bench/ladder.py), and the ratios the issue sets targets for. Every request carries a different patient context (no reuse).
+Prints, side by side, requests/s and p50/p99 latency at saturation and at half of it of the service, a
+bare Flask endpoint (the ceiling) and bench/minimal_app.py (the service's schema plus raw durable_rules:
+the most this stack can do); the in-process evaluations/s of the floor (hand-written predicates), raw
+durable_rules and Evaluator.evaluate; the in-process cost of each layer of a request (bench/ladder.py);
+and the ratios the issue sets targets for. Every request carries a different patient context (no reuse).
 """
 import argparse
 import json
@@ -42,20 +44,21 @@ def drive_server(target, path, ready, bodies_file, options, workdir):
     return {"saturated": saturated, "half": steady}
 
 
-def http_table(service, bare):
-    """The HTTP results side by side."""
-    lines = [f"{'':34}{'/api/v1/evaluate':>22}{'bare Flask /echo':>22}"]
+def http_table(servers):
+    """The HTTP results side by side: {column title: drive_server result}."""
+    lines = [f"{'':34}" + "".join(f"{title:>22}" for title in servers)]
     for phase, label in (("saturated", "saturation"), ("half", "half of saturation")):
         for key, unit in (("requests_per_s", "req/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms")):
-            lines.append(f"{label + ' ' + unit:34}{service[phase][key]:>22.1f}{bare[phase][key]:>22.1f}")
-        lines.append(f"{label + ' statuses':34}{json.dumps(service[phase]['statuses']):>22}"
-                     f"{json.dumps(bare[phase]['statuses']):>22}")
+            lines.append(f"{label + ' ' + unit:34}" + "".join(f"{run[phase][key]:>22.1f}" for run in servers.values()))
+        lines.append(f"{label + ' statuses':34}" + "".join(f"{json.dumps(run[phase]['statuses']):>22}"
+                                                          for run in servers.values()))
     return "\n".join(lines)
 
 
-def verdicts(service, bare, rates):
+def verdicts(service, bare, minimal, rates):
     """The ratios and whether each target is met."""
     throughput = service["saturated"]["requests_per_s"] / bare["saturated"]["requests_per_s"]
+    bound = minimal["saturated"]["requests_per_s"] / bare["saturated"]["requests_per_s"]
     p99 = service["half"]["p99_ms"]
     engine = rates["raw durable_rules"] / rates["Evaluator.evaluate"]
     floor = rates["python predicates (floor)"] / rates["Evaluator.evaluate"]
@@ -67,6 +70,9 @@ def verdicts(service, bare, rates):
         f"evaluation path cost / raw durable     {engine:6.2f}x  target <= {TARGETS['engine']:.0f}x    "
         f"{'MET' if engine <= TARGETS['engine'] else 'MISSED'}",
         f"evaluation path cost / python floor    {floor:6.1f}x  (no target: what the engine costs)",
+        f"schema + raw durable / bare Flask       {bound:6.2f}   (no target: the most any marshmallow +",
+        f"                                                 durable_rules endpoint reached here)",
+        f"evaluate / schema + raw durable         {throughput / bound:6.2f}   (no target: the service's share of that)",
     ]
 
 
@@ -92,11 +98,12 @@ def main(argv=None):
         workdir = Path(folder)
         bodies = workdir / "cases.json"
         bodies.write_text(json.dumps(cases), encoding="utf-8")
-        print(f"{len(cases)} distinct patient contexts; gunicorn.conf.py settings for both servers", flush=True)
+        print(f"{len(cases)} distinct patient contexts; gunicorn.conf.py settings for every server", flush=True)
         service = drive_server("wsgi:app", "/api/v1/evaluate", "/readyz", bodies, options, workdir)
         bare = drive_server("bench.bare_app:app", "/echo", "/healthz", bodies, options, workdir)
+        minimal = drive_server("bench.minimal_app:app", "/evaluate", "/healthz", bodies, options, workdir)
     print("\n== HTTP (gunicorn on 127.0.0.1, load generator in a second process) ==")
-    print(http_table(service, bare))
+    print(http_table({"/api/v1/evaluate": service, "bare Flask /echo": bare, "schema+raw durable": minimal}))
     rates, drift = measure(cases[:2000], options.inprocess_seconds)
     print("\n== in-process, same cases (evaluations/s, one core) ==")
     for name, value in rates.items():
@@ -107,11 +114,11 @@ def main(argv=None):
     for layer, cost in steps:
         print(f"{layer:40}{cost:>10.0f} us")
     print("\n== ratios ==")
-    print("\n".join(verdicts(service, bare, rates)))
+    print("\n".join(verdicts(service, bare, minimal, rates)))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(
-        {"service": service, "bare": bare, "inprocess": rates, "drift": drift, "ladder_us": dict(steps)}, indent=2),
-        encoding="utf-8")
+        {"service": service, "bare": bare, "minimal": minimal, "inprocess": rates, "drift": drift,
+         "ladder_us": dict(steps)}, indent=2), encoding="utf-8")
     run_screening()
 
 

@@ -27,3 +27,13 @@ def test_raw_durable_fires_what_the_service_fires(evaluator):
         facts = build_facts(context, evaluator.vocabulary).facts
         fired = {rule_id for rule_id, _ in raw.run(facts)}
         assert fired == {item["rule"] for item in evaluator.evaluate(context)["fired_rules"]}
+
+
+def test_the_minimal_endpoint_fires_what_the_service_fires(evaluator):
+    from bench.minimal_app import app  # noqa: PLC0415 - compiles the rules on import
+
+    client = app.test_client()
+    for case in make_cases(20):
+        fired = client.post("/evaluate", json=case).get_json()["fired"]
+        expected = evaluator.evaluate(PatientContextSchema().load(case))["fired_rules"]
+        assert fired == sorted({item["rule"] for item in expected})
