@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from cdss.engine import RuleActionError, RuleEngine
+from cdss.engine import EngineError, RuleActionError, RuleEngine
 from schemas.context import PatientContextSchema
 from tests.conftest import labs, make_patient
 
@@ -43,6 +43,18 @@ def test_facts_no_rule_wants_are_handled_without_firing():
         assert engine.run(unwanted) == []
     fired = engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}, *unwanted])
     assert [firing.rule_id for firing in fired] == ["low"]
+    assert engine.live_sessions() == 0
+
+
+def test_a_session_whose_marker_was_not_recorded_is_an_error(monkeypatch):
+    # The marker action is what makes a session safe to delete (deleting one in which no action ran
+    # kills the process); when it is not recorded the engine must say so, never answer as if all
+    # were well. Simulated by a marker action that records nothing.
+    engine = RuleEngine({"low": LOW}, {})
+    marker = engine._host.get_ruleset(engine.name)._actions["__session__"]  # resolved at registration
+    monkeypatch.setattr(marker, "_func", lambda c: None)
+    with pytest.raises(EngineError, match="marker"):
+        engine.run([{"kind": "patient", "fid": "patient", "ferritin": 300}])
     assert engine.live_sessions() == 0
 
 
