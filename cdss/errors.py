@@ -3,7 +3,7 @@ import logging
 import os
 import signal
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from cdss.engine import EngineCapacityError, EngineError
@@ -84,9 +84,9 @@ def init_app(app):
 
     @app.errorhandler(RequestEntityTooLarge)
     def handle_too_large(error):
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length  # this route's limit: CDS Hooks calls have a larger one
         return error_response(413, "request_entity_too_large", f"the body is larger than the {limit}-byte limit",
-                              {"_body": [f"more than {limit} bytes (CDSS_MAX_BODY_BYTES)"]})
+                              {"_body": [f"more than {limit} bytes"]})
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error):

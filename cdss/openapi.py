@@ -30,7 +30,7 @@ ERROR_EXAMPLES = {
                     "fields": {"labs.ferritin.unit": ["unknown unit 'mg' for ferritin"]}}},
     404: {"error": {"code": "not_found", "message": "no evaluation 0d1e2f"}},
     413: {"error": {"code": "request_entity_too_large", "message": "the body is larger than the 65536-byte limit",
-                    "fields": {"_body": ["more than 65536 bytes (CDSS_MAX_BODY_BYTES)"]}}},
+                    "fields": {"_body": ["more than 65536 bytes"]}}},
     415: {"error": {"code": "unsupported_media_type",
                     "message": "the body must be JSON (Content-Type: application/json)"}},
 }

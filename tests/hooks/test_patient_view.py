@@ -160,3 +160,15 @@ def test_a_realistic_prefetch_larger_than_a_native_context_is_accepted(hooks):
         entries.append({"resource": old})
     status, body = post(hooks, "rls-iron", request)
     assert status == 200 and "oral_iron" in codes(body["cards"])
+
+
+def test_a_hook_call_over_its_own_size_limit_is_413_naming_that_limit(hooks, hooks_app):
+    limit = hooks_app.config["HOOKS_MAX_BODY_BYTES"]
+    assert limit > hooks_app.config["MAX_CONTENT_LENGTH"]
+    body = fixture("anna-patient-view-full.json")
+    body["padding"] = "x" * (hooks_app.config["MAX_CONTENT_LENGTH"] + 1)  # over the native limit, under this one
+    assert post(hooks, "rls-iron", body)[0] != 413
+    body["padding"] = "x" * (limit + 1)
+    status, answer = post(hooks, "rls-iron", body)
+    assert status == 413
+    assert str(limit) in answer["error"]["message"] and str(limit) in answer["error"]["fields"]["_body"][0]
