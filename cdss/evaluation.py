@@ -6,7 +6,6 @@ import uuid
 from collections import OrderedDict
 
 from cdss.engine import RuleEngine
-from cdss.explain import explainer
 from cdss.facts import build_facts
 from cdss.loader import PLACEHOLDER, compile_rules
 from cdss.vocabulary import Vocabulary
@@ -128,7 +127,7 @@ class Combination:
                 if depth < 5:
                     chain.extend(self.reasoning(cause, depth + 1) for cause in self.by_rule.get(fact["by"], []))
                 continue
-            shown = self.knowledge.explainer(rule, alias, kind, pattern)(fact)
+            shown = self.knowledge.explainers[rule.id, alias](fact)
             if kind == "medication":
                 shown = [(f"{fact['ingredient']} ({fact['class_label']})", "ingredient"),
                          ("", "drug_class"), *shown]

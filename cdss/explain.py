@@ -43,15 +43,10 @@ def holds(pattern, fact):
     return fact.get(key) == value
 
 
-def statements(knowledge, kind, pattern, fact):
-    """The true parts of a pattern with this patient's values, each with the fact it names:
-    [('ferritin 32 ng/mL <= 75 ng/mL', 'ferritin')]."""
-    return explainer(knowledge, kind, pattern)(fact)
-
-
 def explainer(knowledge, kind, pattern):
-    """`statements` for one pattern, worked out once: a function of the fact (patterns never change;
-    every evaluation explains the rules that fired, so the texts around the values are made here)."""
+    """For one pattern, a function of the fact giving the true parts of the pattern with this patient's
+    values, each with the fact it names: [('ferritin 32 ng/mL <= 75 ng/mL', 'ferritin')]. Made once per
+    rule term at load: the patterns never change, so only the values are filled in per evaluation."""
     (key, value), = pattern.items()
     if key == "$and":
         parts = [explainer(knowledge, kind, item) for item in value]

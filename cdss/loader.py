@@ -55,19 +55,12 @@ class Knowledge:
     conditions: dict
     digest: str
     by_id: dict = field(default_factory=dict)
+    explainers: dict = field(default_factory=dict)  # (rule id, alias) -> cdss.explain.explainer, at load
 
     def __post_init__(self):
         self.by_id = {rule.id: rule for rule in self.rules}
-        self._explainers = {}
         self._flags = {f"cond_{name}": {"type": "boolean", "report_as": f"cond_{name}", "description": spec["label"]}
                        for name, spec in self.conditions.items()}
-
-    def explainer(self, rule, alias, kind, pattern):
-        """The explainer of one term of a rule (cdss.explain.explainer), made on first use and kept."""
-        key = (rule.id, alias)
-        if key not in self._explainers:
-            self._explainers[key] = explainer(self, kind, pattern)
-        return self._explainers[key]
 
     def fact_spec(self, kind, name):
         """The vocabulary entry of a fact attribute (condition flags are generated)."""
@@ -119,6 +112,8 @@ def load_rules(directory):
     knowledge = Knowledge(manifest, rules, facts, references, medications, conditions,
                           "sha256:" + digest.hexdigest())
     check_knowledge(knowledge)
+    knowledge.explainers = {(rule.id, alias): explainer(knowledge, kind, pattern) for rule in rules
+                            for alias, kind, pattern in rule.aliases() if kind != "finding"}
     return knowledge
 
 

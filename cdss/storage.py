@@ -88,8 +88,8 @@ def patient_hash(salt, patient_id):
 
 
 def tune_sqlite(connection, record):
-    """WAL with synchronous=NORMAL: an audit commit costs well under a millisecond instead of ~16 ms (bench/), and the
-    file is never corrupted; a power cut (not a process crash) may lose the last commits."""
+    """WAL with synchronous=NORMAL: an audit commit costs well under a millisecond instead of ~16 ms
+    (bench/), and the file is never corrupted; a power cut (not a process crash) may lose the last commits."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -97,8 +97,10 @@ def tune_sqlite(connection, record):
 
 
 def close_quietly(audit):
-    """Close an audit connection of this process; a failing close has nothing left to save."""
+    """Close and forget this process's audit connection (a forked child leaves its parent's alone);
+    a failing close has nothing left to save."""
     connection = audit.get("connection") if audit.get("pid") == os.getpid() else None
+    audit.clear()
     if connection is not None:
         try:
             connection.invalidate() if connection.invalidated else connection.close()
@@ -168,7 +170,7 @@ class Store:
                     connection.commit()
                     return
                 except SQLAlchemyError as error:
-                    self._drop_audit_connection()
+                    close_quietly(self._audit)
                     disconnected = isinstance(error, DBAPIError) and error.connection_invalidated
                     if attempt == 2 or not disconnected:  # a restarted server gets one retry
                         raise StorageError(type(error).__name__) from None
@@ -180,16 +182,10 @@ class Store:
             self._audit.update(pid=os.getpid(), connection=self.engine.connect())
         return self._audit["connection"]
 
-    def _drop_audit_connection(self):
-        connection = self._audit.pop("connection", None) if self._audit.get("pid") == os.getpid() else None
-        self._audit.clear()
-        if connection is not None:
-            close_quietly({"connection": connection, "pid": os.getpid()})
-
     def close(self):
         """Close the audit connection and the pool."""
         with self._audit_lock:
-            self._drop_audit_connection()
+            close_quietly(self._audit)
         self.engine.dispose()
 
     def get_evaluation(self, evaluation_id):
