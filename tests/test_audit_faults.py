@@ -6,6 +6,7 @@ compares every answered evaluation id with the audit table: none missing, none t
 for a refused (503) request. The real PostgreSQL service is never stopped: only the proxy is.
 """
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -189,3 +190,33 @@ def test_while_nothing_can_be_written_readyz_is_503(tiny_disk):
     assert client.get("/readyz").status_code == 200
     app.extensions["cdss.audit"].close()
     app.extensions["cdss.store"].close()
+
+
+def chattr(flag, path):
+    """Set or clear the immutable flag: the file cannot be opened for writing, even by root."""
+    subprocess.run(["chattr", flag, str(path)], check=True, capture_output=True)
+
+
+def test_a_read_only_database_file_loses_no_record_and_the_worker_recovers_by_itself(tiny_disk, tmp_path):
+    # A worker restarted while the file is read-only opens it read-only (the issue's lost records and
+    # stuck worker); here the restart is the store closing its connections while the file is immutable.
+    database = tiny_disk / "audit.sqlite3"
+    url = f"sqlite:///{database}"
+    app = make_app(url, tmp_path / "instance")
+    store, trail = app.extensions["cdss.store"], app.extensions["cdss.audit"]
+
+    def read_only():
+        chattr("+i", database)
+        store.close()
+
+    answers = under_load(app, read_only, lambda: chattr("-i", database))
+    assert trail.local["outboxed"] > 0, "the fault never reached the audit write"
+    assert drained(app)
+    written = trail.local["database"]
+    extra = app.test_client().post("/api/v1/evaluate", json=make_patient()).get_json()["evaluation_id"]
+    assert trail.local["database"] == written + 1  # writing to the database again, no restart needed
+    stored = audit_ids(url)
+    stored.remove(extra)
+    assert_nothing_lost(answers, stored)
+    trail.close()
+    store.close()
