@@ -46,6 +46,12 @@ def index():
     return render_template("index.html", examples=example_names(), thresholds=THRESHOLDS)
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico when a page names no icon (e.g. the JSON API's pages)."""
+    return send_from_directory(bp.static_folder, "favicon.svg", mimetype="image/svg+xml")
+
+
 @bp.get("/examples/<name>.json")
 def example(name):
     """One bundled example patient, as the native JSON an EHR would post."""
