@@ -18,7 +18,7 @@ from flask import current_app
 from cdss.counters import SharedCounters
 from cdss.errors import ApiError
 from cdss.outbox import Outbox, OutboxError
-from cdss.storage import StorageError, audit_row, patient_hash
+from cdss.storage import StorageError, audit_row, card_rows, patient_hash
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
@@ -47,11 +47,12 @@ class AuditTrail:
         if self.outbox.pending():
             self.wake()
 
-    def record(self, row):
-        """Keep one audit row; AuditUnavailableError when it cannot be kept (and fail-open is off)."""
+    def record(self, row, cards=()):
+        """Keep one audit row (with its cards); AuditUnavailableError when it cannot be kept (and fail-open
+        is off)."""
         if time.monotonic() >= self._down_until:
             try:
-                self.store.store_audit_row(row)
+                self.store.store_audit_row(row, cards)
                 self.count("database", "audit_database")
                 return "database"
             except StorageError as error:
@@ -60,7 +61,7 @@ class AuditTrail:
                 log.error("audit record of evaluation %s not stored in the database (%s): to the outbox",
                           row["id"], error)
         try:
-            self.outbox.append(row)
+            self.outbox.append({"evaluation": row, "cards": list(cards)})
         except OutboxError as error:
             self.shared.add("outbox_failures")
             return self.refuse(row, error)
@@ -136,13 +137,14 @@ def init_app(app, store):
     app.extensions["cdss.audit"] = AuditTrail(store, folder, app.config.get("AUDIT_FAIL_OPEN", False))
 
 
-def record_evaluation(result, source, context):
-    """Audit one evaluation before its answer goes out; 503 (AuditUnavailableError) when it cannot be."""
+def record_evaluation(result, source, context, service_id=None, cards=()):
+    """Audit one evaluation (and the CDS Hooks cards shown for it: [(uuid, code, rule ids)]) before its
+    answer goes out; 503 (AuditUnavailableError) when it cannot be."""
     extensions = current_app.extensions
     patient_id = context.get("patient", {}).get("id")
     payload = context_payload(context) if current_app.config["AUDIT_PAYLOADS"] else None
     row = audit_row(result, source, patient_hash(extensions["cdss.salt"], patient_id), payload)
-    return extensions["cdss.audit"].record(row)
+    return extensions["cdss.audit"].record(row, card_rows(row["id"], service_id, cards))
 
 
 def context_payload(context):

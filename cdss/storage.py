@@ -161,8 +161,10 @@ class Store:
         self._audit = {}  # "pid" and "connection" of this process's audit connection
         self._audit_lock = threading.Lock()
         self._audit_insert = insert(EvaluationRecord.__table__)
+        self._cards_insert = insert(CardRecord.__table__)
         dialect = sqlite if url.startswith("sqlite") else postgresql
         self._replay_insert = dialect.insert(EvaluationRecord.__table__).on_conflict_do_nothing(index_elements=["id"])
+        self._replay_cards = dialect.insert(CardRecord.__table__).on_conflict_do_nothing(index_elements=["uuid"])
         self._heartbeat = dialect.insert(AuditHeartbeat.__table__)
         self._heartbeat = self._heartbeat.on_conflict_do_update(
             index_elements=["host"], set_={"written_at": self._heartbeat.excluded.written_at})
@@ -208,8 +210,9 @@ class Store:
         """Store the audit record of one evaluation (a Core insert: the ORM's unit of work cost ~1 ms)."""
         self.store_audit_row(audit_row(result, source, patient_key, payload))
 
-    def store_audit_row(self, row):
-        """Insert one audit row on this process's audit connection, within the statement timeout."""
+    def store_audit_row(self, row, cards=()):
+        """Insert one audit row (and its CDS Hooks cards) on this process's audit connection, in one
+        transaction, within the statement timeout."""
         started = time.monotonic()
         with self._audit_lock:
             for attempt in (1, 2):
@@ -220,6 +223,8 @@ class Store:
                     connection = self._audit_connection()
                     with WATCHDOG.deadline(socket_of(connection.connection.dbapi_connection), left):
                         connection.execute(self._audit_insert, row)
+                        if cards:
+                            connection.execute(self._cards_insert, list(cards))
                         connection.commit()
                     return
                 except SQLAlchemyError as error:
@@ -228,10 +233,20 @@ class Store:
                     if attempt == 2 or not disconnected:  # a restarted server gets one retry
                         raise StorageError(type(error).__name__) from None
 
-    def store_replayed(self, rows):
-        """Insert rows kept in the outbox, in order, in one transaction; an id already stored is skipped."""
-        rows = [dict(row, created_at=dt.datetime.fromisoformat(row["created_at"])) for row in rows]
-        self._bounded(lambda connection: connection.execute(self._replay_insert, rows) if rows else None)
+    def store_replayed(self, records):
+        """Insert outbox records ({"evaluation", "cards"}), in order, in one transaction; an evaluation or
+        card already stored is skipped."""
+        def dated(row):
+            return dict(row, created_at=dt.datetime.fromisoformat(row["created_at"]))
+        rows = [dated(record["evaluation"]) for record in records]
+        cards = [dated(card) for record in records for card in record.get("cards", ())]
+
+        def work(connection):
+            if rows:
+                connection.execute(self._replay_insert, rows)
+            if cards:
+                connection.execute(self._replay_cards, cards)
+        self._bounded(work)
 
     def probe_write(self):
         """Whether an audit write is possible now: a heartbeat row is written and committed."""
@@ -304,6 +319,13 @@ class Store:
             return True
         except SQLAlchemyError:
             return False
+
+
+def card_rows(evaluation_id, service_id, cards):
+    """The cards table's rows for a CDS Hooks response: cards are [(uuid, recommendation code, rule ids)]."""
+    now = utcnow()
+    return [{"uuid": uuid, "evaluation_id": evaluation_id, "service_id": service_id, "recommendation_code": code,
+             "rule_ids": rule_ids, "created_at": now} for uuid, code, rule_ids in cards]
 
 
 def audit_row(result, source, patient_key, payload=None):

@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from cdss import create_app
+from cdss.storage import Store
 from tests.conftest import make_patient
+from tests.hooks.conftest import fixture
 from tests.faults import TcpProxy, fill, mount_tmpfs, unmount, wait_for
 from tests.test_storage import connect_postgres
 
@@ -220,3 +222,27 @@ def test_a_read_only_database_file_loses_no_record_and_the_worker_recovers_by_it
     assert_nothing_lost(answers, stored)
     trail.close()
     store.close()
+
+
+def test_a_cds_hooks_call_keeps_its_cards_through_the_outbox(tmp_path, monkeypatch):
+    # the cards are stored with their evaluation (feedback needs them), in the database or the outbox
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    app = make_app(url, tmp_path / "instance", AUTH_DISABLED=True)
+    trail = app.extensions["cdss.audit"]
+    dead = Store("postgresql+psycopg://postgres@127.0.0.1:1/none")  # nothing listens on port 1
+    monkeypatch.setattr(trail, "store", dead)
+    response = app.test_client().post("/cds-services/rls-iron", json=fixture("anna-patient-view-full.json"))
+    assert response.status_code == 200
+    shown = [card["uuid"] for card in response.get_json()["cards"]]
+    assert shown and trail.local["outboxed"] == 1
+    monkeypatch.setattr(trail, "store", app.extensions["cdss.store"])
+    assert drained(app)
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        stored = [uuid_ for (uuid_,) in connection.execute(text("SELECT uuid FROM cards"))]
+    engine.dispose()
+    assert sorted(stored) == sorted(shown)
+    assert len(audit_ids(url)) == 1
+    trail.close()
+    dead.close()
+    app.extensions["cdss.store"].close()

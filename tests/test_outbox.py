@@ -34,7 +34,7 @@ def stored_ids(store):
 def test_records_are_replayed_in_the_order_they_were_kept(tmp_path, store):
     outbox = Outbox(tmp_path / "outbox")
     for number in range(5):
-        outbox.append(row(number))
+        outbox.append({"evaluation": row(number), "cards": []})
     assert outbox.depth() == 5
     assert outbox.replay(store.store_replayed) == 5
     assert stored_ids(store) == [row(number)["id"] for number in range(5)]
@@ -44,7 +44,7 @@ def test_records_are_replayed_in_the_order_they_were_kept(tmp_path, store):
 def test_a_replay_interrupted_after_its_commit_stores_nothing_twice(tmp_path, store):
     outbox = Outbox(tmp_path / "outbox")
     for number in range(3):
-        outbox.append(row(number))
+        outbox.append({"evaluation": row(number)})
 
     def commit_then_crash(records):
         store.store_replayed(records)
@@ -52,7 +52,7 @@ def test_a_replay_interrupted_after_its_commit_stores_nothing_twice(tmp_path, st
 
     with pytest.raises(RuntimeError):
         outbox.replay(commit_then_crash)
-    outbox.append(row(3))
+    outbox.append({"evaluation": row(3)})
     assert outbox.depth() == 4
     assert outbox.replay(store.store_replayed) == 4
     assert stored_ids(store) == [row(number)["id"] for number in range(4)]
@@ -60,7 +60,7 @@ def test_a_replay_interrupted_after_its_commit_stores_nothing_twice(tmp_path, st
 
 def test_a_record_the_disk_cannot_take_is_refused_and_leaves_no_partial_line(tmp_path, monkeypatch):
     outbox = Outbox(tmp_path / "outbox")
-    outbox.append(row(0))
+    outbox.append({"evaluation": row(0)})
     real_write = os.write
 
     def half_then_full(fd, data):
@@ -69,9 +69,9 @@ def test_a_record_the_disk_cannot_take_is_refused_and_leaves_no_partial_line(tmp
 
     monkeypatch.setattr(os, "write", half_then_full)
     with pytest.raises(OutboxError, match="ENOSPC"):
-        outbox.append(row(1))
+        outbox.append({"evaluation": row(1)})
     monkeypatch.undo()
-    outbox.append(row(2))
+    outbox.append({"evaluation": row(2)})
     assert outbox.depth() == 2
     lines = (tmp_path / "outbox" / "current.jsonl").read_text().splitlines()
     assert [line.count('"id"') for line in lines] == [1, 1]
@@ -80,7 +80,7 @@ def test_a_record_the_disk_cannot_take_is_refused_and_leaves_no_partial_line(tmp
 def append_many(folder, start):
     outbox = Outbox(folder)
     for number in range(start, start + 50):
-        outbox.append(row(number))
+        outbox.append({"evaluation": row(number)})
 
 
 def test_workers_append_concurrently_without_tearing_a_record(tmp_path, store):
