@@ -45,7 +45,7 @@ class StrictBoolean(fields.Boolean):
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, bool):
-            raise ValidationError("must be true, false or null")
+            raise ValidationError("must be a boolean: true, false or null")
         return value
 
 

@@ -174,7 +174,7 @@ def test_duplicates_in_one_object_with_many_keys_are_found_quickly(client):
 def test_an_irlssg_criterion_is_true_false_or_null_only(client, value):
     criteria = {"urge_to_move": value, "worse_at_rest": True}
     error = error_of(client.post("/api/v1/evaluate", json=make_patient(rls={"criteria": criteria})), 400)
-    assert error["fields"] == {"rls.criteria.urge_to_move": ["must be true, false or null"]}
+    assert error["fields"] == {"rls.criteria.urge_to_move": ["must be a boolean: true, false or null"]}
 
 
 def test_family_history_is_true_false_or_null_only(client):
