@@ -6,9 +6,9 @@ kept, so it survives a crash of the process or of the machine. A record that cou
 whole is cut off again, so the file never holds half a line.
 
 Replay runs in one process at a time (a second flock): it moves the file aside as the next numbered
-segment, then stores each segment's records in order, in one transaction, and deletes the segment.
+segment, then stores each segment's records in order, in transactions of BATCH, and deletes it.
 The evaluation id is the table's primary key and a replayed insert skips an id already stored, so a
-crash between the commit and the deletion stores nothing twice: every record lands exactly once.
+crash or failure between a commit and the deletion stores nothing twice: every record lands once.
 """
 import errno
 import fcntl
@@ -20,6 +20,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 CURRENT = "current.jsonl"
+BATCH = 500  # records per replay transaction: a long outage's backlog is stored in many short ones
 
 
 class OutboxError(Exception):
@@ -147,7 +148,8 @@ class Outbox:
             replayed = 0
             for segment in self.segments():
                 records = [json.loads(line) for line in segment.read_bytes().splitlines() if line.strip()]
-                store_batch(records)
+                for start in range(0, len(records), BATCH):  # each batch within the statement timeout
+                    store_batch(records[start:start + BATCH])
                 segment.unlink()
                 fsync_folder(self.folder)
                 replayed += len(records)

@@ -111,3 +111,24 @@ def test_shared_counters_are_seen_by_every_process_and_outlive_them(tmp_path):
     process.join(30)
     assert counters.snapshot()["audit_outboxed"] == 3  # the other process's increment, seen at once
     assert SharedCounters(path).snapshot()["audit_outboxed"] == 3  # a restarted worker reads the totals
+
+
+def test_a_long_backlog_is_replayed_in_batches_and_a_failed_batch_is_retried_without_duplicates(
+        tmp_path, store, monkeypatch):
+    monkeypatch.setattr("cdss.outbox.BATCH", 4)
+    outbox = Outbox(tmp_path / "outbox")
+    for number in range(10):
+        outbox.append({"evaluation": row(number)})
+    calls = []
+
+    def second_batch_fails(records):
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise RuntimeError("the database went away mid-replay")
+        store.store_replayed(records)
+
+    with pytest.raises(RuntimeError):
+        outbox.replay(second_batch_fails)
+    assert calls == [4, 4]
+    assert outbox.replay(store.store_replayed) == 10
+    assert stored_ids(store) == [row(number)["id"] for number in range(10)]
