@@ -34,24 +34,32 @@ class Watchdog:
             self._heap.clear()
             threading.Thread(target=self._run, name="db-deadline-watchdog", daemon=True).start()
 
-    @contextmanager
-    def deadline(self, fd, seconds):
-        """Shut socket `fd` if the block is still running after `seconds`."""
+    def arm(self, fd, seconds):
+        """Shut socket `fd` in `seconds` unless disarmed first; the token to disarm it (None: nothing armed)."""
         if fd is None or fd < 0 or not seconds:
-            yield
-            return
+            return None
         with self._condition:
             self._ensure_thread()
             token = next(self._tokens)
-            due = time.monotonic() + seconds
             self._armed[token] = fd
-            heapq.heappush(self._heap, (due, token))
+            heapq.heappush(self._heap, (time.monotonic() + seconds, token))
             self._condition.notify()
+        return token
+
+    def disarm(self, token):
+        """Cancel an armed deadline (its socket is left alone)."""
+        if token is not None:
+            with self._condition:
+                self._armed.pop(token, None)
+
+    @contextmanager
+    def deadline(self, fd, seconds):
+        """Shut socket `fd` if the block is still running after `seconds`."""
+        token = self.arm(fd, seconds)
         try:
             yield
         finally:
-            with self._condition:
-                self._armed.pop(token, None)
+            self.disarm(token)
 
     def _run(self):
         while True:

@@ -17,6 +17,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engin
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from cdss.deadline import WATCHDOG, socket_of
 
@@ -155,6 +156,10 @@ class Store:
         else:
             event.listen(self.engine, "connect", statement_timeout(self.timeouts["statement"] * 1000))
             self._bound_ping()
+            # Every pooled checkout (feedback, the jti table, reads) is bounded too: this service's
+            # transactions are a statement or two, so one held three statement timeouts is stuck.
+            event.listen(self.engine, "checkout", self._arm_checkout)
+            event.listen(self.engine, "checkin", self._disarm_checkin)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The audit insert runs on every evaluation: it keeps one connection per process instead of a
         # pool checkout, a pre-ping and a reset each time (141 -> 92 us a record on SQLite, bench/).
@@ -180,17 +185,28 @@ class Store:
 
         self.engine.dialect.do_ping = do_ping
 
+    def _arm_checkout(self, dbapi_connection, record, proxy):
+        record.info["deadline"] = WATCHDOG.arm(socket_of(dbapi_connection), 3 * self.timeouts["statement"])
+
+    def _disarm_checkin(self, dbapi_connection, record):
+        WATCHDOG.disarm(record.info.pop("deadline", None))
+
     def migrate(self):
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision (on an engine of its own: a migration on a slow
+        machine may take longer than the pool's deadlines allow)."""
         from alembic import command  # noqa: PLC0415 - only needed at start-up
         from alembic.config import Config  # noqa: PLC0415
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        engine = create_engine(self.url, poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            engine.dispose()
 
     def _write(self, *records):
         try:
@@ -273,10 +289,13 @@ class Store:
             raise StorageError(type(error).__name__) from None
 
     def _audit_connection(self):
-        """This process's audit connection (a forked child never uses its parent's)."""
+        """This process's audit connection (a forked child never uses its parent's); it is held for good,
+        so the checkout deadline is lifted and each write gets its own."""
         if self._audit.get("pid") != os.getpid():
             self._audit.clear()
-            self._audit.update(pid=os.getpid(), connection=self.engine.connect())
+            connection = self.engine.connect()
+            WATCHDOG.disarm(connection.connection.record_info.pop("deadline", None))
+            self._audit.update(pid=os.getpid(), connection=connection)
         return self._audit["connection"]
 
     def close(self):

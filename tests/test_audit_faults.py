@@ -140,6 +140,23 @@ def test_readyz_answers_within_the_timeouts_while_postgres_is_blackholed(postgre
     assert body["checks"]["database"] != "ok" and body["checks"]["audit"] == "ok"
 
 
+@pytest.mark.postgres
+def test_a_read_during_a_partition_is_a_503_within_the_timeouts_and_then_recovers(postgres_behind_proxy):
+    app, proxy, _ = postgres_behind_proxy
+    client = app.test_client()
+    stored = f"/api/v1/evaluations/{client.post('/api/v1/evaluate', json=make_patient()).get_json()['evaluation_id']}"
+    assert client.get(stored).status_code == 200
+    proxy.pause()
+    started = time.monotonic()
+    response = client.get(stored)
+    elapsed = time.monotonic() - started
+    proxy.resume()
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "storage_unavailable"
+    assert elapsed < 4 * 1.0 + 1, elapsed  # ping, reconnect: each within its 1 s timeout here
+    assert client.get(stored).status_code == 200  # the next request reconnects by itself
+
+
 @pytest.fixture()
 def tiny_disk(tmp_path):
     """A 2 MiB tmpfs for the SQLite database (a real ENOSPC), unmounted afterwards."""
@@ -179,9 +196,10 @@ def test_when_database_and_outbox_are_full_the_evaluation_is_refused(tiny_disk):
 
 
 def test_while_nothing_can_be_written_readyz_is_503(tiny_disk):
-    app = make_app(f"sqlite:///{tiny_disk / 'audit.sqlite3'}", tiny_disk / "instance")
+    # the database is down and the outbox's disk is full: no audit record can be kept
+    app = make_app("postgresql://postgres@127.0.0.1:1/none", tiny_disk / "instance", MIGRATE_ON_START=False)
     client = app.test_client()
-    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").status_code == 200  # the outbox takes the records
     filler = fill(tiny_disk)
     try:
         response = client.get("/readyz")
