@@ -68,16 +68,46 @@ def map_range(task):
     return counts, medications
 
 
-def reduce_bucket(task):
-    """Group one bucket's lines by patient (in first-seen order) and screen each patient."""
-    workdir, bucket, medications, rules_dir, now, all_patients = task
+def group_bucket(workdir, bucket):
+    """One bucket's lines grouped by patient id (lines in file order)."""
     groups = {}
     for part in sorted(Path(workdir).glob(f"{bucket}.*.tsv")):
         with part.open(encoding="utf-8") as handle:
             for row in handle:
                 key, _, line = row.rstrip("\n").partition("\t")
                 groups.setdefault(key, []).append(line)
-    return screen_lines(sorted(groups.items()), medications, rules_dir, now, all_patients)
+    return groups
+
+
+def reduce_bucket(task):
+    """Screen each patient of one bucket."""
+    workdir, bucket, medications, rules_dir, now, all_patients = task
+    return screen_lines(sorted(group_bucket(workdir, bucket).items()), medications, rules_dir, now, all_patients)
+
+
+def count_bucket(task):
+    """The number of patients in one bucket (the join alone, for the benchmark)."""
+    return len(group_bucket(*task))
+
+
+def map_export(pool, files, workdir, buckets, lines):
+    """The map phase: every line of the export classified into bucket files; returns the Medications."""
+    tasks = [(file, start, end, workdir, buckets, index) for index, (file, start, end) in enumerate(byte_ranges(files))]
+    medications = {}
+    for part_counts, part_medications in pool.imap_unordered(map_range, tasks):
+        lines.update(part_counts)
+        medications.update(part_medications)
+    return medications
+
+
+def join_export(files, lines, workers=None, workdir=None):
+    """The join alone (map, then group each bucket): the number of patient groups. For the benchmark."""
+    workers = workers or os.cpu_count() or 1
+    buckets = workers * 8
+    with tempfile.TemporaryDirectory(prefix="cdss-bulk-", dir=workdir) as tmp, \
+            multiprocessing.get_context("spawn").Pool(workers) as pool:
+        map_export(pool, files, tmp, buckets, lines)
+        return sum(pool.imap_unordered(count_bucket, [(tmp, bucket) for bucket in range(buckets)]))
 
 
 def screen_export(files, rules_dir, now, lines, all_patients=False, workers=None, workdir=None):
@@ -86,12 +116,7 @@ def screen_export(files, rules_dir, now, lines, all_patients=False, workers=None
     buckets = workers * 8
     context = multiprocessing.get_context("spawn")  # workers start clean: no engine state inherited
     with tempfile.TemporaryDirectory(prefix="cdss-bulk-", dir=workdir) as tmp, context.Pool(workers) as pool:
-        tasks = [(file, start, end, tmp, buckets, index)
-                 for index, (file, start, end) in enumerate(byte_ranges(files))]
-        medications = {}
-        for part_counts, part_medications in pool.imap_unordered(map_range, tasks):
-            lines.update(part_counts)
-            medications.update(part_medications)
+        medications = map_export(pool, files, tmp, buckets, lines)
         jobs = [(tmp, bucket, medications, rules_dir, now.isoformat(), all_patients) for bucket in range(buckets)]
         for records in pool.imap_unordered(reduce_task, jobs):
             yield from records

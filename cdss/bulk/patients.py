@@ -14,7 +14,7 @@ from cdss.errors import flatten
 from cdss.facts import UnknownConditionError
 from cdss.hooks.advice import has_rls
 from cdss.hooks.fhir import load_context, patient_context
-from cdss.hooks.invocation import gather
+from cdss.hooks.invocation import gather, thresholds_of
 
 # The record of every patient, in this field order (the Parquet schema follows it).
 FIELDS = ("patient_id", "status", "classification", "causes", "recommendations", "missing", "could_not_check",
@@ -58,7 +58,8 @@ def screen_patient(patient_id, lines, medications, evaluator, now, all_patients=
     if not any(resource["resourceType"] == "Patient" for resource in resources):
         return record(patient_id, "unknown_patient", len(lines))
     resources += referenced_medications(resources, medications)
-    mapped = patient_context(gather({"export": resources}), patient_id, evaluator.vocabulary, now)
+    mapped = patient_context(gather({"export": resources}), patient_id, evaluator.vocabulary, now,
+                             thresholds_of(evaluator.knowledge))
     if not all_patients and not has_rls(mapped.context, evaluator.vocabulary):
         return record(patient_id, "not_applicable", len(lines))
     try:

@@ -51,12 +51,11 @@ def screen_partition(rows, medications, rules_dir, now, all_patients):
     yield from screen_lines(groups, medications.value, rules_dir, parse_now(now), all_patients)
 
 
-def screen_export(files, rules_dir, now, lines, all_patients=False, master=None, partitions=None):
-    """Yield one record per patient of the export; count the lines not used into `lines`."""
+def join(spark, files, lines):
+    """(the cached classified lines, patient groups, Medications by id) of an export; counts unused lines."""
     from pyspark.sql import functions as F  # noqa: PLC0415, N812 - the PySpark convention
     from pyspark.sql.types import StringType, StructField, StructType  # noqa: PLC0415
 
-    spark = session(master, partitions)
     kind = StructType([StructField("category", StringType()), StructField("key", StringType())])
     text = spark.read.text([str(file) for file in files]).filter(F.trim("value") != "")
     keyed = text.select(F.trim("value").alias("line"), F.udf(classify, kind)(F.trim("value")).alias("k")) \
@@ -64,9 +63,25 @@ def screen_export(files, rules_dir, now, lines, all_patients=False, master=None,
     others = keyed.filter(F.col("category").isin("patient", "medication") == F.lit(False))
     for row in others.groupBy("category", "key").count().collect():
         lines[(row["category"], row["key"])] += row["count"]
-    medications = spark.sparkContext.broadcast(
-        {row["key"]: row["line"] for row in keyed.filter(F.col("category") == "medication").collect()})
+    medications = {row["key"]: row["line"] for row in keyed.filter(F.col("category") == "medication").collect()}
     groups = keyed.filter(F.col("category") == "patient").groupBy("key").agg(F.collect_list("line").alias("lines"))
+    return keyed, groups, medications
+
+
+def join_export(files, lines, master=None, partitions=None):
+    """The join alone: the number of patient groups. For the benchmark."""
+    keyed, groups, _ = join(session(master, partitions), files, lines)
+    try:
+        return groups.count()
+    finally:
+        keyed.unpersist()
+
+
+def screen_export(files, rules_dir, now, lines, all_patients=False, master=None, partitions=None):
+    """Yield one record per patient of the export; count the lines not used into `lines`."""
+    spark = session(master, partitions)
+    keyed, groups, found = join(spark, files, lines)
+    medications = spark.sparkContext.broadcast(found)
     now_text = now.isoformat()
     records = groups.rdd.mapPartitions(
         lambda rows: screen_partition(rows, medications, rules_dir, now_text, all_patients))
