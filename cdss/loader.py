@@ -33,6 +33,7 @@ class Rule:
     order: int
     rationale: str = ""
     examples: list = field(default_factory=list)
+    reviewed_for: list = field(default_factory=list)
     _aliases: tuple = field(default=None, init=False, repr=False, compare=False)
 
     def aliases(self):
@@ -153,6 +154,25 @@ def check_knowledge(knowledge):
         cause = rule.then.get("cause")
         if cause and cause not in CAUSES:
             raise RuleFileError(f"{where}: unknown cause {cause!r}")
+        code = rule.then.get("recommendation", {}).get("code")
+        if code and code not in knowledge.manifest["codes"]:
+            raise RuleFileError(f"{where}: recommendation code {code!r} is not declared in the manifest's codes")
+    check_relations(knowledge.manifest)
+    for population, pattern in knowledge.manifest["populations"].items():
+        check_pattern(knowledge, "patient", pattern, f"manifest.yaml: populations: {population}")
+
+
+def check_relations(manifest):
+    """Every code named by a relation, the lead codes or a cause is declared; causes are the known ones."""
+    named = [code for kind in ("conflicting", "supersedes") for pair in manifest["relations"][kind] for code in pair]
+    named += manifest["lead_codes"]
+    for cause, spec in manifest["causes"].items():
+        if cause not in CAUSES:
+            raise RuleFileError(f"manifest.yaml: causes: unknown cause {cause!r}")
+        named += spec["advice"] + spec["contradicted_by"]
+    for code in named:
+        if code not in manifest["codes"]:
+            raise RuleFileError(f"manifest.yaml: code {code!r} is not declared in codes")
 
 
 CAUSES = ("iron_deficiency", "pregnancy", "renal_disease", "peripheral_neuropathy", "medication",
