@@ -8,9 +8,11 @@ import yaml
 from marshmallow import ValidationError
 
 from cdss.explain import explainer
-from schemas.rulefile import (ALIAS, OPERATORS, ConditionValuesetSchema, FactsSchema, ManifestSchema,
+from schemas.rulefile import (ALIAS, OPERATORS, CodesSchema, ConditionValuesetSchema, FactsSchema, ManifestSchema,
                               MedicationValuesetSchema, ReferenceSchema, RuleSchema)
 
+# libyaml's safe loader when PyYAML was built with it (~10x faster; the rules load at every start-up and test).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 KIND_OF_ALIAS = {"patient": "patient", "medication": "medication", "finding": "finding"}
 
 
@@ -55,12 +57,14 @@ class Knowledge:
     medications: dict
     conditions: dict
     digest: str
+    codes: dict = field(default_factory=dict)  # codes.yaml: output codes -> labels (cdss.labels reads it)
     by_id: dict = field(default_factory=dict)
     explainers: dict = field(default_factory=dict)  # (rule id, alias) -> cdss.explain.explainer, at load
 
     def __post_init__(self):
         self.by_id = {rule.id: rule for rule in self.rules}
-        self._flags = {f"cond_{name}": {"type": "boolean", "report_as": f"cond_{name}", "description": spec["label"]}
+        self._flags = {f"cond_{name}": {"type": "boolean", "report_as": f"cond_{name}", "description": spec["label"],
+                                        "label": capitalised(spec["label"])}
                        for name, spec in self.conditions.items()}
 
     def fact_spec(self, kind, name):
@@ -70,10 +74,15 @@ class Knowledge:
         return self.facts[kind][name]
 
 
+def capitalised(text):
+    """A label as the start of a line: 'obstructive sleep apnea' -> 'Obstructive sleep apnea'."""
+    return text[:1].upper() + text[1:]
+
+
 def read_yaml(path):
     """Parse one YAML file, naming it in any error."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as error:
         raise RuleFileError(f"{path.name}: cannot read: {error}") from None
 
@@ -104,6 +113,7 @@ def load_rules(directory):
     manifest = load("manifest.yaml", ManifestSchema())
     facts = load(manifest["facts"], FactsSchema())
     references = load(manifest["references"], ReferenceSchema(), many_keys=True)
+    codes = load(manifest["codes"], CodesSchema())
     medications = load(manifest["valuesets"]["medications"], MedicationValuesetSchema())["classes"]
     conditions = load(manifest["valuesets"]["conditions"], ConditionValuesetSchema())["conditions"]
     rules = []
@@ -111,7 +121,7 @@ def load_rules(directory):
         for rule in load_topic(root, topic_file, digest):
             rules.append(Rule(topic=topic_file, order=len(rules), **rule))
     knowledge = Knowledge(manifest, rules, facts, references, medications, conditions,
-                          "sha256:" + digest.hexdigest())
+                          "sha256:" + digest.hexdigest(), codes)
     check_knowledge(knowledge)
     knowledge.explainers = {(rule.id, alias): explainer(knowledge, kind, pattern) for rule in rules
                             for alias, kind, pattern in rule.aliases() if kind != "finding"}
@@ -154,16 +164,15 @@ def check_knowledge(knowledge):
         cause = rule.then.get("cause")
         if cause and cause not in CAUSES:
             raise RuleFileError(f"{where}: unknown cause {cause!r}")
-        code = rule.then.get("recommendation", {}).get("code")
-        if code and code not in knowledge.manifest["codes"]:
-            raise RuleFileError(f"{where}: recommendation code {code!r} is not declared in the manifest's codes")
-    check_relations(knowledge.manifest)
+        check_labels(knowledge, rule, where)
+    check_relations(knowledge)
     for population, pattern in knowledge.manifest["populations"].items():
         check_pattern(knowledge, "patient", pattern, f"manifest.yaml: populations: {population}")
 
 
-def check_relations(manifest):
-    """Every code named by a relation, the lead codes or a cause is declared; causes are the known ones."""
+def check_relations(knowledge):
+    """Every code named by a relation, the lead codes or a cause is in codes.yaml; causes are the known ones."""
+    manifest = knowledge.manifest
     named = [code for kind in ("conflicting", "supersedes") for pair in manifest["relations"][kind] for code in pair]
     named += manifest["lead_codes"]
     for cause, spec in manifest["causes"].items():
@@ -171,12 +180,23 @@ def check_relations(manifest):
             raise RuleFileError(f"manifest.yaml: causes: unknown cause {cause!r}")
         named += spec["advice"] + spec["contradicted_by"]
     for code in named:
-        if code not in manifest["codes"]:
-            raise RuleFileError(f"manifest.yaml: code {code!r} is not declared in codes")
+        if code not in knowledge.codes["recommendations"]:
+            raise RuleFileError(f"manifest.yaml: code {code!r} has no entry in {manifest['codes']} (recommendations)")
 
 
 CAUSES = ("iron_deficiency", "pregnancy", "renal_disease", "peripheral_neuropathy", "medication",
           "parkinson_disease", "other_comorbidity")
+
+
+def check_labels(knowledge, rule, where):
+    """Every code a rule outputs has a label in codes.yaml: the API never shows a code without one."""
+    then = rule.then
+    outputs = [("recommendations", then["recommendation"]["code"])] if "recommendation" in then else []
+    outputs += [(kind, then[key]) for kind, key in (("causes", "cause"), ("findings", "finding")) if key in then]
+    outputs += [("missing", item) for item in then.get("missing", [])]
+    for kind, code in outputs:
+        if code not in knowledge.codes[kind]:
+            raise RuleFileError(f"{where}: {code!r} has no label in {knowledge.manifest['codes']} ({kind})")
 
 
 def check_pattern(knowledge, kind, pattern, where):

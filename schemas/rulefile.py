@@ -14,14 +14,6 @@ ALIAS = re.compile(r"^(patient|medication|finding)(_[a-z0-9]+)?$")
 POPULATIONS = ("pregnancy", "lactation", "child", "dialysis")
 
 
-class CodeSchema(Schema):
-    """One recommendation code: one kind of plan, documented for integrators."""
-
-    label = fields.String(required=True, validate=validate.Length(min=3, max=80))
-    description = fields.String(required=True)
-    items = fields.Boolean(load_default=False)
-
-
 def code_pair(value):
     """A pair of two different codes."""
     if len(value) != 2 or value[0] == value[1]:
@@ -39,7 +31,6 @@ class RelationsSchema(Schema):
 class CauseRelationSchema(Schema):
     """How a secondary cause relates to advice: what must accompany it, what it can never be shown with."""
 
-    label = fields.String(required=True)
     advice = fields.List(fields.String(validate=CODE), load_default=list)
     contradicted_by = fields.List(fields.String(validate=CODE), load_default=list)
 
@@ -57,8 +48,8 @@ class ManifestSchema(Schema):
     topics = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     facts = fields.String(required=True)
     references = fields.String(required=True)
+    codes = fields.String(required=True, metadata={"description": "the labelled output codes (codes.yaml)"})
     valuesets = fields.Nested(ValuesetPathsSchema, required=True)
-    codes = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(CodeSchema), required=True)
     relations = fields.Nested(RelationsSchema, required=True)
     causes = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(CauseRelationSchema),
                          required=True)
@@ -72,6 +63,8 @@ class FactSchema(Schema):
     unit = fields.String()
     values = fields.List(fields.String())
     report_as = fields.String(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    value_labels = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     description = fields.String()
 
 
@@ -79,6 +72,38 @@ class FactsSchema(Schema):
     patient = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
     medication = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
     finding = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
+
+
+class LabelSchema(Schema):
+    """A code as a clinician reads it: a label that starts with a capital letter."""
+
+    label = fields.String(required=True, validate=[validate.Length(min=2, max=80), validate.Regexp(
+        r"^[A-Z0-9]", error="must start with a capital letter or a digit")])
+    description = fields.String()
+
+
+def labelled(key_validator=CODE):
+    """A mapping of codes to their labels."""
+    return fields.Dict(keys=fields.String(validate=key_validator), values=fields.Nested(LabelSchema),
+                       required=True)
+
+
+class RecommendationCodeSchema(LabelSchema):
+    """A recommendation code names one kind of plan: its label, what the plan is, and whether it is a list."""
+
+    description = fields.String(required=True)
+    # items: the plan is a list under one title (one line per medication); its rules share the title.
+    items = fields.Boolean(load_default=False)
+
+
+class CodesSchema(Schema):
+    """codes.yaml: every code a rule can output, with its label (the one label source of the API)."""
+
+    recommendations = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(RecommendationCodeSchema),
+                                  required=True)
+    causes = labelled()
+    findings = labelled()
+    missing = labelled(validate.Regexp(r"^[a-z_]+(\.[a-z_]+)*$", error="must be a context field path"))
 
 
 class ReferenceSchema(Schema):

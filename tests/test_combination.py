@@ -16,7 +16,7 @@ def run(evaluator, **overrides):
 
 
 def test_every_code_a_rule_emits_is_declared_and_documented(knowledge):
-    declared = knowledge.manifest["codes"]
+    declared = knowledge.codes["recommendations"]
     for rule in knowledge.rules:
         if "recommendation" in rule.then:
             assert rule.then["recommendation"]["code"] in declared, rule.id

@@ -34,7 +34,8 @@ def check_rules(directory):
         knowledge = load_rules(directory)
     except RuleFileError as error:
         return [Problem("error", "load", str(error))]
-    evaluator = Evaluator(knowledge, new_id=lambda: "check")
+    # The searches try some patients more than once (the same boundary values from different rules).
+    evaluator = Evaluator(knowledge, new_id=lambda: "check", reuse=4096)
     matcher = MedicationMatcher(knowledge)
     problems = check_valuesets(knowledge) + check_references(knowledge)
     for rule in knowledge.rules:

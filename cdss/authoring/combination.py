@@ -61,7 +61,7 @@ def pairs_that_must_not_meet(knowledge):
             yield first, second, Why(f"can fire together with conflicting advice ({keep} and {drop})",
                                      both_fire(first, second))
     for code, rules in by_code.items():
-        items = knowledge.manifest["codes"][code]["items"]
+        items = knowledge.codes["recommendations"][code]["items"]
         for first, second in itertools.combinations(rules, 2):
             if plan(first)[:2 if items else 3] != plan(second)[:2 if items else 3]:
                 yield first, second, Why(f"give two different plans under one code ({code}) for one patient; "
