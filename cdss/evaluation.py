@@ -237,8 +237,9 @@ class Combination:
 
     def apply_relations(self, entries):
         """Withdraw superseded and conflicting advice (manifest `relations`); say so in the kept advice."""
-        relations = self.knowledge.manifest["relations"]
-        for kind, title in (("supersedes", "Advice replaced"), ("conflicting", "Contradictory advice withdrawn")):
+        relations, labels = self.knowledge.manifest["relations"], self.knowledge.codes["recommendations"]
+        for kind, title, verb in (("supersedes", "Advice replaced", "replaced by"),
+                                  ("conflicting", "Contradictory advice withdrawn", "withdrawn: it contradicts")):
             for first, second in relations[kind]:
                 winners = [entry for entry in entries if entry["code"] == first]
                 losers = [entry for entry in entries if entry["code"] == second]
@@ -247,7 +248,7 @@ class Combination:
                 entries = [entry for entry in entries if entry["code"] != second]
                 winners[0]["reasoning"].append({
                     "rule": f"ruleset.{kind}", "version": self.knowledge.manifest["version"], "title": title,
-                    "statement": f"{second} withdrawn because {first} applies",
+                    "statement": f"“{labels[second]['label']}” {verb} “{labels[first]['label']}”",
                     "facts": {"withdrawn": second,
                               "withdrawn_rules": [item["rule"] for entry in losers for item in entry["reasoning"]]}})
         return entries

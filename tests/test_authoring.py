@@ -86,7 +86,7 @@ BROKEN = {
                                 ["renal.yaml: rule renal.dialysis.other-measures: can fire in dialysis but is "
                                  "not reviewed for it", "condition esrd_dialysis"]),
     "unknown code": ("folate.yaml", "code: folate_supplement", "code: folic_acid",
-                     ["folate.yaml: rule folate.deficiency", "'folic_acid' is not declared in the manifest"]),
+                     ["folate.yaml: rule folate.deficiency", "'folic_acid' has no label in codes.yaml"]),
     "brand in two classes": ("valuesets/medications.yaml", "brands: [Haldol]", "brands: [Haldol, Reglan]",
                              ["valuesets/medications.yaml", "name 'reglan' is claimed by"]),
 }

@@ -90,6 +90,10 @@ def satisfiable(term, specs):
     facts = constraints(term)
     if any(all(facts.get(name, {}).get("eq") == {True} for name in group) for group in EXCLUSIVE):
         return False
+    status = facts.get("pregnancy_status", {}).get("eq", set())
+    for flag, value in (("pregnant", "pregnant"), ("postpartum", "postpartum")):
+        if facts.get(flag, {}).get("eq") == {True} and status and status != {value}:
+            return False  # pregnant and postpartum are read from the one pregnancy status
     for name, fact in facts.items():
         (lo, lo_in), (hi, hi_in) = fact["lo"], fact["hi"]
         if len(fact["eq"]) > 1 or (fact["nex"] and (fact["ex"] or fact["eq"])):
