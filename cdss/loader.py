@@ -34,6 +34,7 @@ class Rule:
     topic: str
     order: int
     rationale: str = ""
+    note: str = ""
     examples: list = field(default_factory=list)
     reviewed_for: list = field(default_factory=list)
     _aliases: tuple = field(default=None, init=False, repr=False, compare=False)
