@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 
 from cdss.errors import flatten
+from cdss.terminology.loinc import GESTATIONAL_AGE, LAB_CODES, PREGNANCY_ANSWERS, PREGNANCY_STATUS
+from cdss.terminology.loinc import SYSTEMS as LOINC_SYSTEMS
 from schemas.context import MAX_ITEMS, PatientContextSchema
 
 LOINC = "http://loinc.org"
@@ -22,15 +24,6 @@ ICD10CM = ("http://hl7.org/fhir/sid/icd-10-cm", "urn:oid:2.16.840.1.113883.6.90"
 SNOMED_SYSTEMS = (SNOMED, "urn:oid:2.16.840.1.113883.6.96")
 RXNORM = ("http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88")
 
-# LOINC codes per test (shared/reference/cds-hooks-notes.md section 3: verified or corroborated only).
-LAB_CODES = {"2276-4": "ferritin", "20567-4": "ferritin", "2502-3": "tsat", "2284-8": "folate",
-             "14732-2": "folate", "718-7": "hemoglobin", "2498-4": "serum_iron", "14798-3": "serum_iron",
-             "2500-7": "tibc"}
-PREGNANCY_STATUS = "82810-3"
-GESTATIONAL_AGE = ("11884-4", "49051-6", "18185-9")
-# US Core pregnancy status answers (SNOMED CT) and the IPS LOINC answer list.
-PREGNANCY_ANSWERS = {"77386006": "pregnant", "60001007": "not_pregnant",
-                     "LA15173-0": "pregnant", "LA26683-5": "not_pregnant"}
 RESULT_STATUSES = ("final", "amended", "corrected")
 ACTIVE_CLINICAL = ("active", "recurrence", "relapse")
 REFUTED = ("refuted", "entered-in-error")
@@ -114,7 +107,7 @@ def map_labs(observations, mapped):
     """The most recent usable result per test; results with a comparator or no quantity are skipped."""
     newest = {}
     for observation in observations:
-        tests = [LAB_CODES[code] for code in codings(observation.get("code"), (LOINC,)) if code in LAB_CODES]
+        tests = [LAB_CODES[code] for code in codings(observation.get("code"), LOINC_SYSTEMS) if code in LAB_CODES]
         if not tests or observation.get("status") not in RESULT_STATUSES:
             continue
         quantity = observation.get("valueQuantity")
@@ -144,7 +137,7 @@ def map_labs(observations, mapped):
 def latest(observations, codes):
     """The most recent final/amended/corrected observation with one of these LOINC codes, or None."""
     found = [obs for obs in observations if obs.get("status") in RESULT_STATUSES
-             and set(codings(obs.get("code"), (LOINC,))) & set(codes)]
+             and set(codings(obs.get("code"), LOINC_SYSTEMS)) & set(codes)]
     return max(found, key=lambda obs: effective(obs) or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                default=None)
 
@@ -155,7 +148,7 @@ def map_pregnancy(observations, mapped, now):
     if status_obs is None:
         return None
     answers = [PREGNANCY_ANSWERS[code] for code in codings(status_obs.get("valueCodeableConcept"),
-                                                             (*SNOMED_SYSTEMS, LOINC)) if code in PREGNANCY_ANSWERS]
+                                                             (*SNOMED_SYSTEMS, *LOINC_SYSTEMS)) if code in PREGNANCY_ANSWERS]
     if not answers:
         return None  # "unknown" or an answer this service does not know: as if not recorded
     section = {"status": answers[0]}
