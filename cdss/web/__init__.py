@@ -1,7 +1,7 @@
 """The clinician's pages: the advice page at / and the knowledge base at /rules (no clinical logic here)."""
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
 
 from cdss.config import ROOT
 
@@ -44,6 +44,14 @@ def secure_headers(response):
 def index():
     """The advice page: a patient context form, the example patients, and the rendered advice."""
     return render_template("index.html", examples=example_names(), thresholds=THRESHOLDS)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico when a page names no icon (e.g. the JSON API's pages)."""
+    # Read whole (a few hundred bytes): no file handle is left for the response to close.
+    icon = (Path(bp.static_folder) / "favicon.svg").read_bytes()
+    return Response(icon, mimetype="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @bp.get("/examples/<name>.json")

@@ -6,6 +6,10 @@
   const API = "/api/v1/evaluate";
   const form = document.getElementById("context-form");
   const THRESHOLDS = JSON.parse(document.getElementById("thresholds").textContent);
+  // What a list row's sub-fields are called on the page (the API names them by their JSON keys).
+  const LIST_ITEMS = { medications: "Medication", conditions: "Condition" };
+  const SUBFIELDS = { name: "name", rxnorm: "RxNorm code", system: "code system", code: "code" };
+  let submittedRows = { medications: [], conditions: [] };  // body index -> row, for the last request
   // Labels of the orders a recommendation proposes; the page never places them (the EHR does).
   const ORDERS = {
     order_iron_studies: "iron studies (ferritin, serum iron, TIBC, TSAT)",
@@ -65,10 +69,14 @@
     return context;
   }
 
+  function filledRows(name) {
+    // Empty rows are not sent, so the API's index n is the n-th filled row, not the n-th row.
+    return Array.from(document.querySelectorAll('[data-list="' + name + '"] .list-row'))
+      .filter(function (row) { return row.querySelector("input").value.trim() !== ""; });
+  }
+
   function listValues(name) {
-    return Array.from(document.querySelectorAll('[data-list="' + name + '"] input'))
-      .map(function (input) { return input.value.trim(); })
-      .filter(function (text) { return text !== ""; });
+    return filledRows(name).map(function (row) { return row.querySelector("input").value.trim(); });
   }
 
   function addRow(name, value) {
@@ -79,7 +87,7 @@
     input.type = "text";
     input.value = value || "";
     input.dataset.field = name + "." + index;
-    input.setAttribute("aria-label", name + " " + (index + 1));
+    input.setAttribute("aria-label", LIST_ITEMS[name] + " " + (index + 1));
     if (name === "conditions") input.setAttribute("list", "condition-names");
     const remove = el("button", "small secondary", "Remove");
     remove.type = "button";
@@ -93,7 +101,9 @@
 
   function renumber(name) {
     document.querySelectorAll('[data-list="' + name + '"] .list-row').forEach(function (row, index) {
-      row.querySelector("input").dataset.field = name + "." + index;
+      const input = row.querySelector("input");
+      input.dataset.field = name + "." + index;
+      input.setAttribute("aria-label", LIST_ITEMS[name] + " " + (index + 1));
       row.querySelector(".field-error").dataset.errorFor = name + "." + index;
     });
   }
@@ -107,6 +117,23 @@
       document.querySelector('[data-list="' + name + '"]').replaceChildren();
     });
     clearErrors();
+  }
+
+  function hideAdvice() {
+    // Advice belongs to the patient it was given for: never leave it next to another form's content.
+    ["classification", "strip", "cards", "notes", "ruleset"].forEach(function (id) {
+      document.getElementById(id).replaceChildren();
+    });
+    document.getElementById("results").hidden = true;
+    document.getElementById("advice-placeholder").hidden = false;
+  }
+
+  function clearAll() {
+    clearForm();
+    hideAdvice();
+    document.getElementById("example").value = "";
+    addRow("medications");
+    addRow("conditions");
   }
 
   function fillForm(context) {
@@ -131,6 +158,31 @@
     document.getElementById("form-error").textContent = "";
   }
 
+  function listTarget(path) {
+    // "medications.2.rxnorm" -> the row sent as item 2, and "Medication 3, RxNorm code".
+    const match = /^(medications|conditions)\.(\d+)(?:\.(\w+))?/.exec(path);
+    if (!match) return null;
+    const row = submittedRows[match[1]][Number(match[2])];
+    if (!row) return null;
+    const position = Array.from(row.parentNode.children).indexOf(row) + 1;
+    const sub = match[3] && SUBFIELDS[match[3]] ? ", " + SUBFIELDS[match[3]] : "";
+    return { slot: row.querySelector(".field-error"), input: row.querySelector("input"),
+             name: LIST_ITEMS[match[1]] + " " + position + sub };
+  }
+
+  function fieldName(path, input) {
+    // The field as the form labels it: "Ferritin", "Ferritin unit", "Trimester".
+    const label = input && input.id ? form.querySelector('label[for="' + input.id + '"]') : null;
+    if (label) return label.textContent.trim() + (/\.unit$/.test(path) ? " unit" : "");
+    const unit = input && input.getAttribute("aria-label");
+    return unit || null;
+  }
+
+  function clinicalMessage(text) {
+    // Messages written for integrators point at the API; the page has its own suggestions list.
+    return text.replace(/;?\s*see GET \S+/g, " (pick one from the suggestions)");
+  }
+
   function errorSlot(path) {
     const slots = Array.from(form.querySelectorAll("[data-error-for]"));
     for (let keys = path.split("."); keys.length; keys.pop()) {
@@ -144,31 +196,44 @@
   function showErrors(error) {
     clearErrors();
     const fields = error.fields || {};
+    let first = null;
     Object.keys(fields).forEach(function (path) {
-      const slot = errorSlot(path);
-      const text = fields[path].join(" ");
-      slot.textContent = slot.textContent ? slot.textContent + " " + text : text;
-      const input = fixedFields().concat(Array.from(form.querySelectorAll("[data-list] input")))
-        .find(function (node) { return node.dataset.field === path || path.startsWith(node.dataset.field + "."); });
-      if (input) input.setAttribute("aria-invalid", "true");
+      const text = clinicalMessage(fields[path].join(" "));
+      const inList = listTarget(path);
+      const input = inList ? inList.input : fixedFields().find(function (node) {
+        return node.dataset.field === path || path.startsWith(node.dataset.field + ".");
+      });
+      const slot = inList ? inList.slot : errorSlot(path);
+      const name = inList ? inList.name : fieldName(path, input);
+      const line = name ? name + ": " + text : text;
+      slot.textContent = slot.textContent ? slot.textContent + " " + line : line;
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        first = first || input;
+      }
     });
-    if (!Object.keys(fields).length) document.getElementById("form-error").textContent = error.message;
+    const summary = document.getElementById("form-error");
+    if (!Object.keys(fields).length) summary.textContent = error.message;
+    else summary.textContent = "No advice shown: fix the highlighted field" +
+      (Object.keys(fields).length > 1 ? "s" : "") + ", then press \"Get advice\" again.";
+    if (first) first.focus();
   }
 
   async function evaluate() {
+    const context = readContext();
+    submittedRows = { medications: filledRows("medications"), conditions: filledRows("conditions") };
+    hideAdvice();  // the previous patient's advice never stays up while this request is answered
     const response = await fetch(API, {
       method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(readContext()),
+      body: JSON.stringify(context),
     });
     const body = await response.json();
     if (!response.ok) {
-      showErrors(body.error || { message: "the service answered " + response.status });
-      document.getElementById("results").hidden = true;
-      document.getElementById("advice-placeholder").hidden = false;
+      showErrors(body.error || { message: "The service answered " + response.status + "." });
       return;
     }
     clearErrors();
-    window.AdviceView.render(body, readContext(), THRESHOLDS, ORDERS);
+    window.AdviceView.render(body, context, THRESHOLDS, ORDERS);
   }
 
   form.addEventListener("submit", function (event) {
@@ -179,7 +244,7 @@
   });
   document.getElementById("add-medication").addEventListener("click", function () { addRow("medications").focus(); });
   document.getElementById("add-condition").addEventListener("click", function () { addRow("conditions").focus(); });
-  document.getElementById("clear").addEventListener("click", clearForm);
+  document.getElementById("clear").addEventListener("click", clearAll);
   document.getElementById("example").addEventListener("change", async function (event) {
     if (!event.target.value) return;
     const response = await fetch("/examples/" + encodeURIComponent(event.target.value) + ".json");
