@@ -250,3 +250,51 @@ def test_e10_42_is_neuropathy_not_diabetes(client):
 def test_an_invalid_code_is_reported_not_refused(client):
     result = evaluate(client, conditions=[icd("G35.9")])
     assert result["unrecognized"]["conditions"][0].startswith("icd-10-cm|G35.9 (not a valid ICD-10-CM code")
+
+
+# `cdss rules check` against the code systems ---------------------------------------------------------
+
+BROKEN_CODES = {
+    "ICD-10-CM code that does not exist": ("icd10cm: [G35]", "icd10cm: [G35.9]",
+                                           "multiple_sclerosis: ICD-10-CM G35.9 does not exist in ICD-10-CM FY2026"),
+    "ICD-10-CM span that does not exist": ("icd10cm_exclude: [O00-O08, O80-O82]", "icd10cm_exclude: [O00-O08, O80-O8Z]",
+                                           "pregnancy: ICD-10-CM O80-O8Z does not exist"),
+    "SNOMED CT id with a wrong check digit": ('snomed: ["77386006", "72892002"]', 'snomed: ["77386006", "72892003"]',
+                                              "pregnancy: SNOMED CT 72892003 is not a valid concept id"),
+    "unknown harvested set": ("snomed_sets: [multiple_sclerosis]", "snomed_sets: [multiple_sclerosis_set]",
+                              "no harvested SNOMED CT value set 'multiple_sclerosis_set'"),
+    "implies an unknown condition": ("implies: [ckd]", "implies: [ckd_early]",
+                                     "ckd_advanced: implies 'ckd_early', which is not another condition"),
+    "one text for two conditions": ("synonyms: [SCI,", "synonyms: [MS, SCI,",
+                                    "spinal_cord_injury: the text 'MS' also names multiple_sclerosis"),
+}
+
+
+def check_copy(tmp_path, old, new):
+    """`cdss rules check` on a copy of rules/ with one edit of conditions.yaml: (exit code, output)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from cdss.authoring.commands import rules_group
+    from tests.conftest import RULES
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy)
+    path = copy / "valuesets" / "conditions.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in conditions.yaml: update this test with the value sets"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    result = CliRunner().invoke(rules_group, ["check", "--rules-dir", str(copy)])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("case", BROKEN_CODES.values(), ids=BROKEN_CODES.keys())
+def test_rules_check_fails_on_a_code_not_in_its_code_system(tmp_path, case):
+    old, new, expected = case
+    code, output = check_copy(tmp_path, old, new)
+    assert code == 1 and expected in output
+
+
+def test_rules_check_warns_on_a_root_that_reaches_nothing(tmp_path):
+    code, output = check_copy(tmp_path, "icd10cm_exclude: [O00-O08, O80-O82]", "icd10cm_exclude: [O00-O9A]")
+    assert code == 0 and "pregnancy: ICD-10-CM O00-O9A reaches nothing" in output

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from cdss.authoring import logic, witness
+from cdss.authoring.terminology import check_terminology
 from cdss.evaluation import PLACEHOLDER, Evaluator
 from cdss.explain import holds
 from cdss.facts import medication_fact
@@ -34,7 +35,7 @@ def check_rules(directory):
         return [Problem("error", "load", str(error))]
     evaluator = Evaluator(knowledge, new_id=lambda: "check")
     matcher = MedicationMatcher(knowledge)
-    problems = check_valuesets(knowledge) + check_references(knowledge)
+    problems = check_valuesets(knowledge) + check_references(knowledge) + check_terminology(knowledge, Problem)
     for rule in knowledge.rules:
         problems += check_placeholders(knowledge, rule)
         if not any(logic.satisfiable(term, specs(knowledge)) for term in logic.rule_dnf(knowledge, rule, matcher)):

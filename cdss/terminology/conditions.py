@@ -76,10 +76,10 @@ class ConditionIndex:
     def texts(self, conditions):
         """{text key: name}: SNOMED CT displays, then keys, labels and synonyms (those win a clash)."""
         by_text = {}
+        displays = {code: display for members in self.sets.values() for code, (display, _) in members.items()}
         for code, names in self.by_snomed.items():
-            if len(names) == 1:
-                display = next(members[code][0] for members in self.sets.values() if code in members)
-                by_text[text_key(display)] = names[0]
+            if len(names) == 1 and code in displays:
+                by_text[text_key(displays[code])] = names[0]
         for name, spec in conditions.items():
             for text in [name.replace("_", " "), spec["label"], *spec.get("synonyms", ())]:
                 by_text[text_key(text)] = name
