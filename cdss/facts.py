@@ -26,13 +26,13 @@ def build_facts(context, vocabulary):
     unrecognized = {"medications": [], "conditions": []}
     present, errors = set(), {}
     for index, entry in enumerate(context["conditions"]):
-        name = vocabulary.condition(entry)
-        if name is None and "name" in entry:
+        names = vocabulary.condition_names(entry)
+        if not names and "name" in entry:
             errors[f"conditions.{index}.name"] = [f"unknown condition {entry['name']!r}; see GET /api/v1/vocabulary"]
-        elif name is None:
-            unrecognized["conditions"].append(f"{entry['system']}|{entry['code']}")
+        elif not names:
+            unrecognized["conditions"].append(vocabulary.unrecognized_condition(entry))
         else:
-            present.add(name)
+            present.update(names)
     if errors:
         raise UnknownConditionError(errors)
     patient = patient_fact(context, present, vocabulary.conditions)
@@ -40,7 +40,7 @@ def build_facts(context, vocabulary):
     for entry in context["medications"]:
         found = vocabulary.ingredients(entry)
         if not found:
-            unrecognized["medications"].append(entry.get("name") or f"rxnorm|{entry['rxnorm']}")
+            unrecognized["medications"].append(vocabulary.unrecognized_medication(entry))
         for ingredient in found:
             medications.setdefault(ingredient.name, medication_fact(ingredient))
     associated = sorted(name for name in present if vocabulary.conditions[name]["role"] == "associated")

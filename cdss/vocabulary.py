@@ -1,5 +1,12 @@
-"""Medication and condition vocabularies from the value sets: names, brands and codes to canonical entries."""
+"""Medication and condition vocabularies from the value sets: names, brands and codes to canonical entries.
+
+The code systems behind them live in cdss.terminology (loaded once per process); this module ties
+them to the value sets under rules/valuesets. Per request, every lookup is a dictionary lookup.
+"""
 from dataclasses import dataclass
+
+from cdss.terminology import condition_index, rxnorm
+from cdss.terminology.text import text_key
 
 
 @dataclass(frozen=True)
@@ -28,32 +35,77 @@ class Vocabulary:
                     self.by_name[alias.lower()] = entry
                 if entry.rxnorm:
                     self.by_rxnorm[entry.rxnorm] = entry
+        self.by_key = {text_key(alias): entry for alias, entry in self.by_name.items()}
+        self.names = rxnorm.NameReader(self.by_name)
+        self.products = rxnorm.load_products()
         self.conditions = conditions
-        self.icd_prefixes = sorted(
-            ((code.upper().replace(".", ""), name) for name, spec in conditions.items() for code in spec["icd10cm"]),
-            key=lambda pair: -len(pair[0]))
-        self.snomed = {code: name for name, spec in conditions.items() for code in spec["snomed"]}
+        self.index = condition_index(conditions)
+
+    # Medications ------------------------------------------------------------------------------------
 
     def ingredients(self, medication):
-        """The ingredients a medication entry names (by name and/or RxNorm); empty when unrecognised."""
-        found = []
-        name = medication.get("name", "").strip().lower()
-        if name in self.by_name:
-            found.append(self.by_name[name])
-        code = medication.get("rxnorm")
-        if code in self.by_rxnorm and self.by_rxnorm[code] not in found:
-            found.append(self.by_rxnorm[code])
+        """The ingredients a medication entry names (by name and/or RxNorm code); empty when unrecognised.
+
+        An RxNorm code is an ingredient code of the value sets or a product code (SCD, SBD, pack) of the
+        products table; a name is an ingredient, a brand, or a drug name that contains them."""
+        found = list(self.ingredients_of_code(medication.get("rxnorm")))
+        for ingredient in self.ingredients_in_text(medication.get("name")):
+            if ingredient not in found:
+                found.append(ingredient)
         return found
 
-    def condition(self, entry):
-        """The vocabulary name of a condition entry: by name, ICD-10-CM prefix or SNOMED code; else None."""
+    def ingredients_of_code(self, code):
+        """The value-set ingredients of an RxNorm code (ingredient or product code); () when none."""
+        if not isinstance(code, str):
+            return ()
+        if code in self.by_rxnorm:
+            return (self.by_rxnorm[code],)
+        product = self.products.get(code)
+        if product is None:
+            return ()
+        return tuple(self.by_name[name] for name in product.ingredients if name in self.by_name)
+
+    def ingredients_in_text(self, text):
+        """The value-set ingredients a drug's name or text names (ingredients, brands, RxNorm names)."""
+        if not isinstance(text, str) or not text.strip():
+            return []
+        exact = self.by_key.get(text_key(text))
+        return [exact] if exact else self.names.read(text)
+
+    def unrecognized_medication(self, medication):
+        """How an unrecognised medication entry is listed in `unrecognized`."""
+        if medication.get("name"):
+            return medication["name"]
+        code = medication.get("rxnorm")
+        product = self.products.get(code)
+        if product is not None:
+            named = ", ".join(product.ingredients) or product.display
+            return f"rxnorm|{code} ({named}: not in the service's medication value sets)"
+        return f"rxnorm|{code}"
+
+    # Conditions -------------------------------------------------------------------------------------
+
+    def condition_names(self, entry):
+        """All condition names an entry gives (by name, code, or text), implied ones included; ()."""
         if "name" in entry:
-            return entry["name"] if entry["name"] in self.conditions else None
-        if entry["system"] == "snomed":
-            return self.snomed.get(entry["code"])
-        code = entry["code"].upper().replace(".", "")
-        for prefix, name in self.icd_prefixes:
-            # ICD-10-CM is hierarchical: N18 covers N18.1..N18.9; the longest prefix wins (N18.6 = ESRD).
-            if code.startswith(prefix):
-                return name
-        return None
+            return self.index.implied.get(entry["name"], ())
+        if "code" in entry:
+            return self.index.match(entry["system"], entry["code"]).names
+        return self.index.match_text(entry.get("text"))
+
+    def condition(self, entry):
+        """The vocabulary name of a condition entry: by name, ICD-10-CM code or SNOMED code; else None."""
+        names = self.condition_names(entry)
+        return names[0] if names else None
+
+    def conditions_in_text(self, text):
+        """The condition names a free text (Condition.code.text) names as a whole; () when none."""
+        return self.index.match_text(text)
+
+    def unrecognized_condition(self, entry):
+        """How an unrecognised coded condition is listed in `unrecognized` (invalid codes say so)."""
+        if "code" not in entry:
+            return entry.get("text") or entry.get("name", "")
+        match = self.index.match(entry["system"], entry["code"])
+        label = f"{entry['system']}|{entry['code']}"
+        return label if match.problem.startswith("not in the service") else f"{label} ({match.problem})"

@@ -8,6 +8,10 @@ RULE_ID = validate.Regexp(r"^[a-z0-9]+(\.[a-z0-9-]+)+$", error="must be a dotted
 CODE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="must be a lower_snake_case code")
 INDICATORS = ("info", "warning", "critical")
 OPERATORS = {"$and", "$or", "$lt", "$lte", "$gt", "$gte", "$ex", "$nex"}
+# An ICD-10-CM value-set root: a code (with its descendants) or a span of categories such as O00-O9A.
+ICD10CM_ROOT = validate.Regexp(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4}|-[A-Z][0-9][0-9A-Z])?$",
+                               error="must be an ICD-10-CM code such as E11.42 or a span such as O00-O9A")
+SCTID = validate.Regexp(r"^\d{6,18}$", error="must be a SNOMED CT concept id")
 ALIAS = re.compile(r"^(patient|medication|finding)(_[a-z0-9]+)?$")
 
 
@@ -134,9 +138,13 @@ class ConditionSchema(Schema):
     label = fields.String(required=True)
     role = fields.String(required=True, validate=validate.OneOf(["cause", "associated", "modifier", "context"]))
     cause = fields.String(validate=CODE)
-    icd10cm = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")),
-                          load_default=list)
-    snomed = fields.List(fields.String(validate=validate.Regexp(r"^\d{6,18}$")), load_default=list)
+    synonyms = fields.List(fields.String(validate=validate.Length(min=2, max=120)), load_default=list)
+    implies = fields.List(fields.String(validate=CODE), load_default=list)
+    icd10cm = fields.List(fields.String(validate=ICD10CM_ROOT), load_default=list)
+    icd10cm_exclude = fields.List(fields.String(validate=ICD10CM_ROOT), load_default=list)
+    snomed = fields.List(fields.String(validate=SCTID), load_default=list)
+    snomed_sets = fields.List(fields.String(validate=CODE), load_default=list)
+    snomed_exclude = fields.List(fields.String(validate=SCTID), load_default=list)
 
 
 class ConditionValuesetSchema(Schema):

@@ -123,7 +123,8 @@ def test_brands_codes_and_unknown_entries(client):
     flagged = [why["facts"]["medication"] for why in review["reasoning"]]
     assert sorted(flagged) == ["metoclopramide", "sertraline"] and "Zoloft" not in review["detail"]
     assert "parkinson_disease" in result["classification"]["causes"]
-    assert result["unrecognized"] == {"medications": ["mystery pill"], "conditions": ["snomed|1234567"]}
+    assert result["unrecognized"] == {"medications": ["mystery pill"], "conditions": [
+        "snomed|1234567 (not a valid SNOMED CT concept id: wrong check digit)"]}
 
 
 def test_age_alone_never_makes_a_case_secondary(client):
@@ -208,7 +209,7 @@ def test_the_knowledge_base_lists_every_rule(client, knowledge):
 
 def test_the_vocabulary(client):
     vocabulary = client.get("/api/v1/vocabulary").json
-    assert vocabulary["conditions"]["esrd_dialysis"]["icd10cm"] == ["N18.6"]
+    assert vocabulary["conditions"]["esrd"]["icd10cm"] == ["N18.6"]
     assert vocabulary["medications"]["ssri"]["ingredients"]["sertraline"] == "36437"
     assert vocabulary["medications"]["not_worsening"]["worsens_rls"] is False
     assert "pmol/L" in vocabulary["labs"]["ferritin"]["accepted_units"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cdss.authoring import logic
 from cdss.authoring.combination import check_combinations
+from cdss.authoring.terminology import check_terminology
 from cdss.evaluation import PLACEHOLDER, Evaluator
 from cdss.explain import holds
 from cdss.facts import medication_fact
@@ -37,7 +38,7 @@ def check_rules(directory):
     # The searches try some patients more than once (the same boundary values from different rules).
     evaluator = Evaluator(knowledge, new_id=lambda: "check", reuse=4096)
     matcher = MedicationMatcher(knowledge)
-    problems = check_valuesets(knowledge) + check_references(knowledge)
+    problems = check_valuesets(knowledge) + check_references(knowledge) + check_terminology(knowledge, Problem)
     for rule in knowledge.rules:
         problems += check_placeholders(knowledge, rule)
         if not any(logic.satisfiable(term, logic.fact_specs(knowledge)) for term in logic.rule_dnf(knowledge, rule, matcher)):

@@ -56,8 +56,11 @@ def map_conditions(conditions, vocabulary, mapped):
         candidates = condition_entries(condition)
         known = [entry for entry in candidates if vocabulary.condition(entry)]
         chosen = (known or candidates)[:1]
+        text = condition_text(condition) if not chosen else ""
+        named = vocabulary.conditions_in_text(text) if text else ()  # issue 10: text-only conditions by name
+        if named:
+            known = chosen = [{"name": named[0]}]
         if not chosen:
-            text = condition_text(condition)
             mapped.skip("conditions", f"{reference_of(condition)}: not coded in ICD-10-CM or SNOMED CT",
                         f"the condition {text!r} ({reference_of(condition)}) is not coded in ICD-10-CM or SNOMED CT"
                         if text else f"the condition {reference_of(condition)} has no ICD-10-CM or SNOMED CT code")

@@ -1,6 +1,7 @@
 """Laboratory Observations become lab results: the most recent readable result per test, censored ones placed."""
-from cdss.hooks.resources import LAB_CODES, LOINC, RESULT_STATUSES, VOID_STATUSES, codings, effective, reference_of
+from cdss.hooks.resources import LAB_CODES, LOINC_SYSTEMS, RESULT_STATUSES, VOID_STATUSES, codings, effective, reference_of
 from cdss.hooks.values import UnusableValue, read_value, undecided_threshold
+from cdss.terminology.loinc import not_read
 from cdss.units import TESTS, UnitError
 
 LABELS = {"ferritin": "ferritin", "tsat": "transferrin saturation", "folate": "folate", "hemoglobin": "hemoglobin",
@@ -9,7 +10,17 @@ LABELS = {"ferritin": "ferritin", "tsat": "transferrin saturation", "folate": "f
 
 def lab_tests(observation):
     """The tests this service reads that an Observation's LOINC codings name."""
-    return [LAB_CODES[code] for code in codings(observation.get("code"), (LOINC,)) if code in LAB_CODES]
+    return [LAB_CODES[code] for code in codings(observation.get("code"), LOINC_SYSTEMS) if code in LAB_CODES]
+
+
+def say_not_read(observation, mapped):
+    """Name a result whose LOINC code the service knowingly does not read (RBC folate is not serum folate)."""
+    for code in codings(observation.get("code"), LOINC_SYSTEMS):
+        reason = not_read(code)
+        if reason:
+            reference = reference_of(observation)
+            mapped.skip("labs", f"{reference}: {reason}", f"the result {reference} was not used: {reason}")
+            return
 
 
 def readings(observations, mapped):
@@ -21,6 +32,7 @@ def readings(observations, mapped):
     for observation in observations:
         tests = lab_tests(observation)
         if not tests:
+            say_not_read(observation, mapped)
             continue
         if observation.get("status") not in RESULT_STATUSES:
             if observation.get("status") not in VOID_STATUSES:

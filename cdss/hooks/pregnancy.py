@@ -3,7 +3,7 @@ Conditions (ICD-10-CM Z3A.xx gives the weeks, hence the trimester)."""
 import datetime as dt
 import re
 
-from cdss.hooks.resources import (GESTATIONAL_AGE, ICD10CM, LOINC, PREGNANCY_ANSWERS, PREGNANCY_STATUS,
+from cdss.hooks.resources import (GESTATIONAL_AGE, ICD10CM, LOINC_SYSTEMS, PREGNANCY_ANSWERS, PREGNANCY_STATUS,
                                   SNOMED_SYSTEMS, codings, condition_names, effective, latest, parse_when,
                                   reference_of)
 from cdss.hooks.values import UnusableValue, read_value
@@ -19,7 +19,7 @@ def map_pregnancy(observations, mapped, now):
     if status_obs is None:
         return None
     answers = [PREGNANCY_ANSWERS[code] for code in codings(status_obs.get("valueCodeableConcept"),
-                                                             (*SNOMED_SYSTEMS, LOINC)) if code in PREGNANCY_ANSWERS]
+                                                             (*SNOMED_SYSTEMS, *LOINC_SYSTEMS)) if code in PREGNANCY_ANSWERS]
     if not answers:
         if status_obs.get("valueCodeableConcept") or status_obs.get("valueString"):
             mapped.skip("pregnancy", f"{reference_of(status_obs)}: answer not recognised",

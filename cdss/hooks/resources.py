@@ -3,21 +3,16 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+# LOINC codes per test, pregnancy status and gestational age: the terminology module (both LOINC system URIs).
+from cdss.terminology.loinc import GESTATIONAL_AGE, LAB_CODES, PREGNANCY_ANSWERS, PREGNANCY_STATUS  # noqa: F401
+from cdss.terminology.loinc import SYSTEMS as LOINC_SYSTEMS
+
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 ICD10CM = ("http://hl7.org/fhir/sid/icd-10-cm", "urn:oid:2.16.840.1.113883.6.90")
 SNOMED_SYSTEMS = (SNOMED, "urn:oid:2.16.840.1.113883.6.96")
 RXNORM = ("http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88")
-# LOINC codes per test (shared/reference/cds-hooks-notes.md section 3: verified or corroborated only).
-LAB_CODES = {"2276-4": "ferritin", "20567-4": "ferritin", "2502-3": "tsat", "2284-8": "folate",
-             "14732-2": "folate", "718-7": "hemoglobin", "2498-4": "serum_iron", "14798-3": "serum_iron",
-             "2500-7": "tibc"}
-PREGNANCY_STATUS = "82810-3"
-GESTATIONAL_AGE = ("11884-4", "49051-6", "18185-9")
-# US Core pregnancy status answers (SNOMED CT) and the IPS LOINC answer list.
-PREGNANCY_ANSWERS = {"77386006": "pregnant", "60001007": "not_pregnant",
-                     "LA15173-0": "pregnant", "LA26683-5": "not_pregnant"}
 RESULT_STATUSES = ("final", "amended", "corrected")
 VOID_STATUSES = ("entered-in-error", "cancelled")  # withdrawn by the source: not data, nothing to say
 ACTIVE_CLINICAL = ("active", "recurrence", "relapse")
@@ -98,7 +93,7 @@ def belongs_to(resource, patient_id):
 def latest(observations, codes):
     """The most recent final/amended/corrected observation with one of these LOINC codes, or None."""
     found = [obs for obs in observations if obs.get("status") in RESULT_STATUSES
-             and set(codings(obs.get("code"), (LOINC,))) & set(codes)]
+             and set(codings(obs.get("code"), LOINC_SYSTEMS)) & set(codes)]
     return max(found, key=lambda obs: effective(obs) or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                default=None)
 

@@ -89,7 +89,7 @@ def test_the_most_recent_final_amended_or_corrected_result_wins(evaluator):
 
 @pytest.mark.parametrize(("system", "code", "name"), [
     (ICD, "G25.81", "restless_legs_syndrome"), (SCT, "32914008", "restless_legs_syndrome"),
-    (ICD, "N18.6", "esrd_dialysis"), (SCT, "46177005", "esrd_dialysis"), (ICD, "E83.110", "hemochromatosis"),
+    (ICD, "N18.6", "esrd"), (SCT, "46177005", "esrd"), (ICD, "E83.110", "hemochromatosis"),
     (ICD, "G20.A1", "parkinson_disease"), ("urn:oid:2.16.840.1.113883.6.90", "D50.9", "iron_deficiency_anemia"),
 ])
 def test_condition_codes_in_each_system(evaluator, system, code, name):
