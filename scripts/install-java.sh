@@ -11,11 +11,5 @@ java_ok() {
 if java_ok; then
     exit 0
 fi
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "Java 17+ missing and cannot install it (needs root and apt-get)" >&2
-    exit 2
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >&2
-apt-get install -y -q --no-install-recommends openjdk-17-jre-headless >&2
+sh "$(dirname "$0")/apt-install.sh" "Java 17+" openjdk-17-jre-headless
 java_ok
