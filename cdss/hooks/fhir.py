@@ -12,10 +12,11 @@ import re
 from marshmallow import ValidationError
 
 from cdss.errors import flatten
+from cdss.hooks.allergies import body_weight, map_allergies, start_date, supported
 from cdss.hooks.labs import LABELS, map_labs
 from cdss.hooks.pregnancy import pregnancy_section
 from cdss.hooks.resources import (ACTIVE_CLINICAL, REFUTED, RXNORM, Mapped, belongs_to, codings, condition_entries,
-                                  parse_when, reference_of, status_code)
+                                  names_of, parse_when, reference_of, status_code)
 from cdss.hooks.shapes import MalformedResource, check_resource
 from schemas.context import MAX_ITEMS, PatientContextSchema
 
@@ -48,26 +49,26 @@ def current(condition):
 
 
 def map_conditions(conditions, vocabulary, mapped):
-    """One entry per current Condition: a coding the value sets recognise, else its first coding.
+    """One entry per current Condition: a coding the value sets recognise, else names its text matches
+    (e.g. "Hereditary hemochromatosis"), else its first coding (reported by the rules as unrecognised).
 
-    A Condition with no ICD-10-CM or SNOMED CT coding cannot be matched and is said on the card."""
+    A Condition with no ICD-10-CM or SNOMED CT coding and no text the vocabulary knows is said on the card."""
     entries = []
     for condition in conditions:
         candidates = condition_entries(condition)
-        known = [entry for entry in candidates if vocabulary.condition(entry)]
-        chosen = (known or candidates)[:1]
-        text = condition_text(condition) if not chosen else ""
-        named = vocabulary.conditions_in_text(text) if text else ()  # issue 10: text-only conditions by name
-        if named:
-            known = chosen = [{"name": named[0]}]
+        known = [entry for entry in candidates if names_of(entry, vocabulary)]
+        text = condition_text(condition)
+        named = [] if known or not text else [{"name": name} for name in sorted(names_of({"text": text}, vocabulary))]
+        chosen = known[:1] or named or candidates[:1]
         if not chosen:
             mapped.skip("conditions", f"{reference_of(condition)}: not coded in ICD-10-CM or SNOMED CT",
-                        f"the condition {text!r} ({reference_of(condition)}) is not coded in ICD-10-CM or SNOMED CT"
+                        f"the condition {text!r} ({reference_of(condition)}) is not coded in ICD-10-CM or SNOMED CT "
+                        "and its name is not one the service knows"
                         if text else f"the condition {reference_of(condition)} has no ICD-10-CM or SNOMED CT code")
         for entry in chosen:
             if entry not in entries:
                 entries.append(entry)
-                if known:
+                if known or named:
                     mapped.sources.setdefault("conditions", []).append(reference_of(condition))
     entries.sort(key=lambda entry: vocabulary.condition(entry) is None)  # recognised first if truncated
     if len(entries) > MAX_ITEMS:
@@ -108,7 +109,9 @@ def medication_target(target, library):
 
 
 def ingredient_names(text, vocabulary):
-    """Ingredient names (and brands) the vocabulary knows that occur as words in a drug's text."""
+    """Ingredient names the vocabulary finds in a drug's text (RxNorm names, brands, salts, tall-man lettering)."""
+    if hasattr(vocabulary, "ingredients_in_text"):  # the terminology module's parser
+        return list(dict.fromkeys(getattr(item, "name", item) for item in vocabulary.ingredients_in_text(text)))
     lowered = text.lower()
     found = []
     for alias, ingredient in vocabulary.by_name.items():
@@ -120,11 +123,11 @@ def ingredient_names(text, vocabulary):
 def medication_entries(request, vocabulary, library=None):
     """Native medication entries of one MedicationRequest or MedicationStatement.
 
-    A known ingredient RxNorm code is used as is; real orders carry clinical-drug (SCD/SBD) codes,
-    so otherwise the ingredient names in the coding's display or text are matched as words."""
+    An RxNorm code the vocabulary resolves (an ingredient, or a clinical or branded drug, SCD/SBD, through
+    the terminology module) is used as is; otherwise the ingredient names in the displays or text."""
     concept = medication_concept(request, library)
     codes = codings(concept, RXNORM)
-    known = [code for code in codes if code in vocabulary.by_rxnorm]
+    known = [code for code in codes if re.fullmatch(r"\d{1,10}", code) and vocabulary.ingredients({"rxnorm": code})]
     if known:
         return [{"rxnorm": code} for code in known]
     texts = [coding.get("display") for coding in concept.get("coding", []) if isinstance(coding, dict)]
@@ -140,8 +143,9 @@ def medication_entries(request, vocabulary, library=None):
 ACTIVE_MEDICATION = {"MedicationRequest": ("active",), "MedicationStatement": ("active", "intended")}
 
 
-def map_medications(requests, vocabulary, mapped, library=None):
-    """Medication entries of active MedicationRequests and MedicationStatements, de-duplicated."""
+def map_medications(requests, vocabulary, mapped, library=None, today=None):
+    """Medication entries of active MedicationRequests and MedicationStatements, de-duplicated; with
+    `today`, each carries its start date (authoredOn, effectivePeriod.start) when it has one."""
     entries = []
     for request in requests:
         if request.get("status", "active") not in ACTIVE_MEDICATION.get(request.get("resourceType"), ("active",)):
@@ -152,7 +156,9 @@ def map_medications(requests, vocabulary, mapped, library=None):
             mapped.skip("medications", f"{reference_of(request)}: medication not readable",
                         f"the medication of {reference_of(request)} could not be read"
                         + (f" ({str(reference)[:80]} was not available)" if reference else ""))
+        started = start_date(request, today) if today else None
         for entry in found:
+            entry = {**entry, "start_date": started} if started else entry
             if entry not in entries:
                 entries.append(entry)
                 mapped.sources.setdefault("medications", []).append(reference_of(request))
@@ -161,7 +167,7 @@ def map_medications(requests, vocabulary, mapped, library=None):
     return entries[:MAX_ITEMS]
 
 
-KINDS = ("observations", "conditions", "medications", "statements")
+KINDS = ("observations", "conditions", "medications", "statements", "allergies")
 
 
 def readable(resources, patient_id, mapped):
@@ -247,6 +253,7 @@ def patient_context(resources, patient_id, vocabulary, now=None, thresholds=None
     context = mapped.context
     context["patient"] = map_patient(patient_of(resources, mapped), patient_id, now.date())
     context["labs"] = map_labs(kept["observations"], mapped, thresholds)
+    add_native_extras(context, kept, mapped, now)
     conditions = [item for item in kept["conditions"] if current(item)]
     pregnancy = pregnancy_section(kept["observations"], conditions, vocabulary, mapped, now)
     if pregnancy:
@@ -254,8 +261,21 @@ def patient_context(resources, patient_id, vocabulary, now=None, thresholds=None
     context["conditions"] = map_conditions(conditions, vocabulary, mapped)
     mapped.library = library_of(resources, mapped)
     context["medications"] = map_medications(kept["medications"] + kept["statements"], vocabulary, mapped,
-                                             mapped.library)
+                                             mapped.library, now.date() if supported("start_date") else None)
     return mapped
+
+
+def add_native_extras(context, kept, mapped, now):
+    """The date the context describes, body weight and allergies, where the native context has them."""
+    if supported("as_of"):
+        context["as_of"] = now.date().isoformat()  # ages and durations as of the call: replays give the same
+    weight = body_weight(kept["observations"], mapped) if supported("weight_kg") else None
+    if weight is not None:
+        context["patient"]["weight_kg"] = weight
+    if supported("allergies"):
+        context["allergies"] = map_allergies(kept["allergies"], mapped)
+    elif kept["allergies"]:
+        mapped.skip("allergies", "AllergyIntolerance: not read", "allergies are not read by this version")
 
 
 def load_context(mapped):

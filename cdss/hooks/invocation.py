@@ -9,7 +9,7 @@ from cdss.hooks.prefetch import FhirClient, read_all, resolve
 from cdss.hooks.values import lab_thresholds
 
 KINDS = {"Observation": "observations", "Condition": "conditions", "MedicationRequest": "medications",
-         "MedicationStatement": "statements", "Medication": "medication_resources"}
+         "MedicationStatement": "statements", "Medication": "medication_resources", "AllergyIntolerance": "allergies"}
 THRESHOLDS = {}  # ruleset digest -> lab thresholds (worked out once per loaded ruleset)
 
 

@@ -9,6 +9,7 @@ call is answered 412. Optional keys only narrow the advice, and a card says what
 from dataclasses import dataclass
 
 from cdss.hooks import advice
+from cdss.hooks.allergies import BODY_WEIGHT
 from cdss.hooks.resources import GESTATIONAL_AGE, LAB_CODES, PREGNANCY_STATUS
 
 PATIENT = "{{context.patientId}}"
@@ -43,8 +44,8 @@ class Service:
 PATIENT_READ = Prefetch(f"Patient/{PATIENT}", True, "the patient's age and sex")
 CONDITIONS = Prefetch(f"Condition?patient={PATIENT}&clinical-status=active,recurrence,relapse", True,
                       "the problem list")
-LABS = Prefetch(f"Observation?patient={PATIENT}&code={','.join(LAB_CODES)}&_sort=-date&_count=100", True,
-                "iron studies, folate and hemoglobin")
+LABS = Prefetch(f"Observation?patient={PATIENT}&code={','.join((*LAB_CODES, *BODY_WEIGHT))}&_sort=-date&_count=100",
+                True, "iron studies, folate, hemoglobin and body weight")
 PREGNANCY = Prefetch(f"Observation?patient={PATIENT}&code={','.join((PREGNANCY_STATUS, *GESTATIONAL_AGE))}"
                      "&_sort=-date&_count=20", False, "pregnancy status")
 # `_include=MedicationRequest:medication` brings the Medication a request references (Epic and Oracle
@@ -52,6 +53,7 @@ PREGNANCY = Prefetch(f"Observation?patient={PATIENT}&code={','.join((PREGNANCY_S
 # support: a client that cannot honour it omits the key or the Medications, and the service reads them.
 MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active&_include=MedicationRequest:medication",
                        False, "active medications")
+ALLERGIES = Prefetch(f"AllergyIntolerance?patient={PATIENT}&clinical-status=active", False, "allergies")
 STATEMENTS = Prefetch(f"MedicationStatement?patient={PATIENT}&status=active", False,
                       "medications the patient reports taking")
 
@@ -69,7 +71,7 @@ SERVICES = {service.id: service for service in (
               "Needs the patient, the problem list and recent iron studies, prefetched or readable on "
               "fhirServer; without them the call is answered 412.",
         prefetch={"patient": PATIENT_READ, "labs": LABS, "pregnancy": PREGNANCY, "conditions": CONDITIONS,
-                  "medications": MEDICATIONS, "statements": STATEMENTS},
+                  "medications": MEDICATIONS, "statements": STATEMENTS, "allergies": ALLERGIES},
         advise=advice.iron_advice),
     Service(
         id="rls-medication-safety",

@@ -16,7 +16,7 @@ from tests.hooks.conftest import FHIR, codes, post
 
 CASES = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(families.OUT.glob("*.json"))}
 SEARCHES = {"labs": ("Observation",), "conditions": ("Condition",), "medications": ("MedicationRequest", "Medication"),
-            "statements": ("MedicationStatement",)}
+            "statements": ("MedicationStatement",), "allergies": ("AllergyIntolerance",)}
 
 
 def needs_terminology(case, vocabulary):

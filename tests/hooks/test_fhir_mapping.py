@@ -217,3 +217,42 @@ def test_gestational_age_units(evaluator, unit):
     age = observation("49051-6", value, unit, when="2026-11-24")
     assert load_context(mapped(evaluator, observations=[status, age]))["pregnancy"] == {"status": "pregnant",
                                                                                        "trimester": 2}
+
+
+def needs_native(field):
+    from cdss.hooks.allergies import supported  # noqa: PLC0415
+    if not supported(field):
+        pytest.skip(f"the native context has no {field} on this branch yet")
+
+
+def test_allergies_are_mapped_to_the_native_section(evaluator):
+    needs_native("allergies")
+    allergy = {"resourceType": "AllergyIntolerance", "id": "a1", "patient": {"reference": "Patient/p1"},
+               "clinicalStatus": {"coding": [{"code": "active"}]},
+               "code": {"coding": [{"system": RX, "code": "1310009", "display": "ferric carboxymaltose"}]},
+               "reaction": [{"severity": "severe", "manifestation": [{"text": "Anaphylaxis"}]}]}
+    refuted = {**allergy, "id": "a2", "verificationStatus": {"coding": [{"code": "refuted"}]}}
+    by_name = {**allergy, "id": "a3", "code": {"text": "Iron sucrose"}, "reaction": []}
+    result = mapped(evaluator, allergies=[allergy, refuted, by_name])
+    assert result.context["allergies"] == [
+        {"rxnorm": "1310009", "severity": "severe", "reaction": "Anaphylaxis"}, {"name": "Iron sucrose"}]
+    load_context(result)
+
+
+def test_body_weight_and_medication_start_dates(evaluator):
+    needs_native("weight_kg")
+    weight = observation("29463-7", 154, "[lb_av]")
+    statement = {**medication(text="ferrous sulfate 325 mg"), "resourceType": "MedicationStatement",
+                 "effectivePeriod": {"start": "2026-05-01"}}
+    context = load_context(mapped(evaluator, observations=[weight], statements=[statement]))
+    assert context["patient"]["weight_kg"] == 69.9
+    assert context["medications"][0]["start_date"] in ("2026-05-01", dt.date(2026, 5, 1))
+
+
+def test_a_condition_given_only_as_text_is_matched_by_name(evaluator):
+    if not hasattr(evaluator.vocabulary, "conditions_in_text"):
+        pytest.skip("needs the terminology module's text matching")
+    text_only = {"resourceType": "Condition", "id": "t1", "code": {"text": "Restless legs syndrome"},
+                 "clinicalStatus": {"coding": [{"code": "active"}]}}
+    context = load_context(mapped(evaluator, conditions=[text_only]))
+    assert [evaluator.vocabulary.condition(entry) for entry in context["conditions"]] == ["restless_legs_syndrome"]

@@ -68,7 +68,8 @@ def test_any_valid_resources_give_cards_or_a_named_note_never_a_500(hooks, patie
                "prefetch": {"patient": patient_resource, "labs": bundle(observations), "pregnancy": bundle([]),
                             "conditions": bundle([RLS, *conditions]),
                             "medications": bundle([item for item in medications if item["resourceType"] == "MedicationRequest"]),
-                            "statements": bundle([item for item in medications if item["resourceType"] == "MedicationStatement"])}}
+                            "statements": bundle([item for item in medications if item["resourceType"] == "MedicationStatement"]),
+                            "allergies": bundle([])}}
     status, body = post(hooks, "rls-iron", request)
     assert status == 200, body
     assert body["cards"]  # RLS is on the problem list: there is always advice
