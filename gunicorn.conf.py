@@ -22,8 +22,13 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # heartbeat 
 
 def on_starting(server):
     """Migrate the database once, in the master, before any worker starts (workers then skip it)."""
+    from cdss.access import enforce_bind
     from cdss.config import database_url, load_config
+    from cdss.errors import answer_server_errors_in_json
     from cdss.storage import Store
+
+    enforce_bind(server)  # no authentication beyond loopback unless CDSS_INSECURE_DEVELOPMENT (cdss/access.py)
+    answer_server_errors_in_json()  # gunicorn's own 400/414/431 in the one error shape (inherited by workers)
 
     instance = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
     store = Store(database_url(load_config(), os.environ.get("CDSS_INSTANCE_PATH", instance)))

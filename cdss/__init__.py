@@ -27,11 +27,12 @@ def create_app(config=None):
     app.extensions["cdss.salt"] = patient_hash_salt(app.config, app.instance_path)
     app.extensions["cdss.metrics"] = {"audit_failures": 0}
 
-    from cdss import api, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
+    from cdss import access, api, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
     from cdss import web  # noqa: PLC0415
     from cdss import health, openapi  # noqa: PLC0415
 
     errors.init_app(app)
+    access.init_app(app)  # who may call /api/v1 and /cds-services; security headers on every answer
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(health.bp)
