@@ -82,6 +82,8 @@ def run_screening():
     if script.exists():
         print("\n== cohort screening (bench/screening.py) ==", flush=True)
         subprocess.run([sys.executable, str(script)], cwd=ROOT, check=True, timeout=900)
+    print("\n== Bulk Data screening, multiprocessing vs Spark local (bench/bulk.py) ==", flush=True)
+    subprocess.run([sys.executable, "-m", "bench.bulk"], cwd=ROOT, check=True, timeout=3600)
 
 
 def main(argv=None):
