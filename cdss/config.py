@@ -15,6 +15,12 @@ DEFAULTS = {
     "PATIENT_HASH_SALT": None,  # None: a random salt kept in instance/patient-hash.salt
     "AUDIT_PAYLOADS": False,  # store the full clinical payload with each evaluation (off: PHI)
     "REUSE_RESULTS": 256,  # recent results kept per worker for identical contexts (0: never reuse)
+    # Audit trail (ops): a record the database cannot take goes to the outbox; neither: 503 unless fail-open.
+    "AUDIT_FAIL_OPEN": False,  # True: answer even when no audit record can be kept (logged as critical)
+    "AUDIT_OUTBOX_DIR": None,  # None: the instance folder (outbox and shared counters)
+    "DB_CONNECT_TIMEOUT": 3.0,  # seconds to establish a database connection
+    "DB_STATEMENT_TIMEOUT": 3.0,  # seconds for one statement or audit write (client and server side)
+    "DB_POOL_TIMEOUT": 3.0,  # seconds to wait for a pooled connection
     # CDS Hooks (cdss/hooks/README.md): who may call, where we are reached, how we reach FHIR servers.
     "TRUSTED_ISSUERS": {},  # iss -> {"jwks": {...}} or {"jwks_url": ..., "jku_allowlist": [...]}
     "PUBLIC_URL": None,  # base URL clients call (the JWT `aud`); None: the request's own URL
@@ -41,6 +47,11 @@ ENVIRONMENT = {
     "CDSS_PATIENT_HASH_SALT": ("PATIENT_HASH_SALT", str),
     "CDSS_AUDIT_PAYLOADS": ("AUDIT_PAYLOADS", lambda value: value.lower() in ("1", "true", "yes")),
     "CDSS_REUSE_RESULTS": ("REUSE_RESULTS", lambda value: non_negative(int(value))),
+    "CDSS_AUDIT_FAIL_OPEN": ("AUDIT_FAIL_OPEN", lambda value: value.lower() in ("1", "true", "yes")),
+    "CDSS_AUDIT_OUTBOX_DIR": ("AUDIT_OUTBOX_DIR", str),
+    "CDSS_DB_CONNECT_TIMEOUT": ("DB_CONNECT_TIMEOUT", lambda value: positive(float(value))),
+    "CDSS_DB_STATEMENT_TIMEOUT": ("DB_STATEMENT_TIMEOUT", lambda value: positive(float(value))),
+    "CDSS_DB_POOL_TIMEOUT": ("DB_POOL_TIMEOUT", lambda value: positive(float(value))),
     "CDSS_TRUSTED_ISSUERS": ("TRUSTED_ISSUERS", json.loads),
     "CDSS_PUBLIC_URL": ("PUBLIC_URL", str),
     "CDSS_AUTH_DISABLED": ("AUTH_DISABLED", lambda value: flag(value)),
@@ -73,6 +84,13 @@ def non_negative(number):
     return number
 
 
+def positive(number):
+    """A duration that must be more than zero (and finite)."""
+    if not 0 < number < float("inf"):
+        raise ValueError("must be a positive number of seconds")
+    return number
+
+
 class ConfigError(ValueError):
     """An environment variable the service cannot read; start-up stops and names it."""
 
@@ -102,6 +120,12 @@ def database_url(config, instance_path):
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def database_timeouts(config):
+    """The database timeouts in seconds: connect, statement, pool."""
+    return {"connect": config["DB_CONNECT_TIMEOUT"], "statement": config["DB_STATEMENT_TIMEOUT"],
+            "pool": config["DB_POOL_TIMEOUT"]}
 
 
 def patient_hash_salt(config, instance_path):

@@ -8,6 +8,7 @@ from flask import jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from cdss.engine import EngineCapacityError, EngineError
+from cdss.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,13 @@ def init_app(app):
         log.error("rules engine failure: %s", type(error).__name__)
         return error_response(500, "evaluation_failed",
                               "the rules could not be evaluated; no advice was produced")
+
+    @app.errorhandler(StorageError)
+    def handle_storage(error):
+        # the database failed or passed its timeout (cdss/storage.py): a retryable 503, never a frozen worker
+        response, status = error_response(503, "storage_unavailable", "the database is unavailable; retry shortly")
+        response.headers["Retry-After"] = "5"
+        return response, status
 
     @app.errorhandler(Exception)
     def handle_unexpected(error):

@@ -12,7 +12,6 @@ from cdss.hooks.feedback import record_feedback
 from cdss.hooks.invocation import invoke
 from cdss.hooks.services import SERVICES, discovery
 from cdss.openapi import documented
-from cdss.storage import StorageError
 from schemas.hooks import CONTEXT_SCHEMAS, DiscoverySchema, FeedbackSchema, HookRequestSchema, HookResponseSchema
 
 log = logging.getLogger(__name__)
@@ -120,17 +119,9 @@ def call(service_id):
 
 
 def record(advice, service_id):
-    """Audit the evaluation and keep the cards (for feedback); a failure is logged, the cards still go out."""
-    record_evaluation(advice.result, f"cds-hooks:{service_id}", advice.context)
-    if not advice.cards:
-        return
-    try:
-        current_app.extensions["cdss.store"].record_cards(
-            advice.result["evaluation_id"], service_id, [(card["uuid"], code, rules) for card, code, rules in advice.cards])
-    except StorageError as error:
-        current_app.extensions["cdss.metrics"]["card_failures"] = \
-            current_app.extensions["cdss.metrics"].get("card_failures", 0) + 1
-        log.error("cards of evaluation %s not stored: %s", advice.result["evaluation_id"], error)
+    """Audit the evaluation with its cards (kept for feedback), in the database or the outbox (cdss/audit.py)."""
+    record_evaluation(advice.result, f"cds-hooks:{service_id}", advice.context, service_id,
+                      [(card["uuid"], code, rules) for card, code, rules in advice.cards])
 
 
 @bp.post("/cds-services/<service_id>/feedback")
