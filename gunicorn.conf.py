@@ -56,6 +56,9 @@ def on_starting(server):
     child = os.fork()
     if child == 0:
         try:
+            from cdss.access import enforce_bind  # noqa: PLC0415 - in the child, like migrate()
+
+            enforce_bind(server)  # no authentication beyond loopback unless CDSS_INSECURE_DEVELOPMENT
             migrate()
             os._exit(0)
         except BaseException:  # noqa: BLE001 - the child reports and exits; the master stops start-up
@@ -67,6 +70,13 @@ def on_starting(server):
     os.environ["CDSS_MIGRATE_ON_START"] = "0"
     # the workers' /readyz answers 503 while this file exists (cdss/health.py)
     os.environ["CDSS_DRAIN_FLAG"] = os.path.join(worker_tmp_dir or "/tmp", f"cdss-draining-{os.getpid()}")
+
+
+def post_worker_init(worker):
+    """gunicorn's own 400/414/431 in the one error shape (cdss/errors.py), set in each worker after gevent's patch."""
+    from cdss.errors import answer_server_errors_in_json  # noqa: PLC0415
+
+    answer_server_errors_in_json()
 
 
 def when_ready(server):

@@ -28,13 +28,14 @@ def create_app(config=None):
     app.extensions["cdss.store"] = store
     app.extensions["cdss.salt"] = patient_hash_salt(app.config, app.instance_path)
     app.extensions["cdss.metrics"] = {}
-    from cdss import api, audit, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
+    from cdss import access, api, audit, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
 
     audit.init_app(app, store)  # database, else the durable outbox, else 503
     from cdss import web  # noqa: PLC0415
     from cdss import health, openapi  # noqa: PLC0415
 
     errors.init_app(app)
+    access.init_app(app)  # who may call /api/v1 and /cds-services; security headers on every answer
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(health.bp)

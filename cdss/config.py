@@ -24,14 +24,16 @@ DEFAULTS = {
     # CDS Hooks (cdss/hooks/README.md): who may call, where we are reached, how we reach FHIR servers.
     "TRUSTED_ISSUERS": {},  # iss -> {"jwks": {...}} or {"jwks_url": ..., "jku_allowlist": [...]}
     "PUBLIC_URL": None,  # base URL clients call (the JWT `aud`); None: the request's own URL
-    "AUTH_DISABLED": False,  # development only: accept CDS Hooks calls without a JWT
+    "AUTH_DISABLED": None,  # None: on when any credential is configured; True: off (development only)
+    "API_KEYS": {},  # native API clients: name -> "sha256:<hex>" digest of the key (python -m cdss.access NAME)
+    "INSECURE_DEVELOPMENT": False,  # allow listening beyond loopback with authentication off (never in production)
     "JWT_LEEWAY_SECONDS": 60,  # clock skew allowed on exp/iat/nbf
     "JWT_MAX_LIFETIME_SECONDS": 3600,  # exp - iat above this is refused (bounds the jti replay cache)
     "JWKS_CACHE_SECONDS": 300,
     "FHIR_CONNECT_TIMEOUT": 3.05,
     "FHIR_READ_TIMEOUT": 10.0,
     "FHIR_MAX_PAGES": 10,  # Bundle pages followed per prefetch key
-    "CORS_ORIGINS": "*",  # browser-based EHRs and the sandbox; the JWT, not a cookie, authenticates
+    "CORS_ORIGINS": "",  # browser-based EHRs allowed on CDS Hooks, comma-separated ("": none; "*": any)
     "HOOKS_MAX_BODY_BYTES": 4 * 1024 * 1024,  # a CDS Hooks call carries prefetched FHIR Bundles
 }
 
@@ -52,7 +54,9 @@ ENVIRONMENT = {
     "CDSS_DB_POOL_TIMEOUT": ("DB_POOL_TIMEOUT", lambda value: positive(float(value))),
     "CDSS_TRUSTED_ISSUERS": ("TRUSTED_ISSUERS", json.loads),
     "CDSS_PUBLIC_URL": ("PUBLIC_URL", str),
-    "CDSS_AUTH_DISABLED": ("AUTH_DISABLED", lambda value: value.lower() in ("1", "true", "yes")),
+    "CDSS_AUTH_DISABLED": ("AUTH_DISABLED", lambda value: flag(value)),
+    "CDSS_API_KEYS": ("API_KEYS", json.loads),
+    "CDSS_INSECURE_DEVELOPMENT": ("INSECURE_DEVELOPMENT", lambda value: flag(value)),
     "CDSS_JWT_LEEWAY_SECONDS": ("JWT_LEEWAY_SECONDS", int),
     "CDSS_JWT_MAX_LIFETIME_SECONDS": ("JWT_MAX_LIFETIME_SECONDS", int),
     "CDSS_JWKS_CACHE_SECONDS": ("JWKS_CACHE_SECONDS", int),
@@ -62,6 +66,15 @@ ENVIRONMENT = {
     "CDSS_CORS_ORIGINS": ("CORS_ORIGINS", str),
     "CDSS_HOOKS_MAX_BODY_BYTES": ("HOOKS_MAX_BODY_BYTES", int),
 }
+
+
+def flag(value):
+    """A yes/no setting, strictly: a typo must not silently mean "no" for a security switch."""
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no", ""):
+        return False
+    raise ValueError("must be 1/true/yes or 0/false/no")
 
 
 def non_negative(number):

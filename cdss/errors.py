@@ -1,4 +1,5 @@
 """One error shape from one place: {"error": {"code", "message", "fields"}}, mapped to statuses by type."""
+import json
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ class ApiError(Exception):
 
     status = 400
     code = "invalid_request"
+    headers = {}  # e.g. Retry-After on a 503
 
     def __init__(self, message, fields=None):
         super().__init__(message)
@@ -76,12 +78,32 @@ def error_response(status, code, message, fields=None):
     return jsonify(error=body), status
 
 
+def write_server_error(sock, status, reason, detail):
+    """gunicorn's own answer to a request it could not parse (400, 414, 431, ...), in the one error shape."""
+    from gunicorn import util  # noqa: PLC0415 - only under gunicorn
+
+    body = json.dumps({"error": {"code": reason.lower().replace(" ", "_"),
+                                 "message": f"{reason}: {detail[:200]}" if detail else reason}}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def answer_server_errors_in_json():
+    """Make gunicorn's workers (sync or gevent: both call util.write_error) answer in JSON; call in on_starting."""
+    from gunicorn import util  # noqa: PLC0415
+
+    util.write_error = write_server_error
+
+
 def init_app(app):
     """Register the error handlers: API errors, HTTP errors, engine failures, anything else."""
 
     @app.errorhandler(ApiError)
     def handle_api_error(error):
-        return error_response(error.status, error.code, error.message, error.fields)
+        response, status = error_response(error.status, error.code, error.message, error.fields)
+        response.headers.update(error.headers)
+        return response, status
 
     @app.errorhandler(RequestEntityTooLarge)
     def handle_too_large(error):
