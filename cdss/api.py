@@ -1,11 +1,10 @@
 """The native JSON API: evaluate a patient context, list the rules and the vocabulary."""
-import json
-
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
 from cdss.audit import record_evaluation
-from cdss.errors import InvalidInputError, MalformedJsonError, NotFoundError, UnsupportedMediaTypeError, flatten
+from cdss.body import json_body
+from cdss.errors import InvalidInputError, NotFoundError, flatten
 from cdss.explain import describe
 from cdss.facts import UnknownConditionError
 from cdss.openapi import (documented, evaluated_examples, example_contexts, knowledge_examples, stored_examples,
@@ -15,46 +14,12 @@ from schemas.context import PatientContextSchema
 from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema, StoredEvaluationSchema, VocabularySchema
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-MAX_JSON_DEPTH = 20  # a patient context nests 4 deep; a deeper body is a mistake or an attack on the parser
 context_schema = PatientContextSchema()
 
 
 def evaluator():
     """The application's evaluator (rules compiled at start-up)."""
     return current_app.extensions["cdss"]
-
-
-def json_body():
-    """The request body as a JSON object, or a 415/400 naming what is wrong."""
-    if not request.is_json:
-        raise UnsupportedMediaTypeError("the body must be JSON (Content-Type: application/json)")
-    try:
-        body = json.loads(request.get_data(cache=False) or b"null")
-    except RecursionError:
-        raise too_deep() from None
-    except ValueError:
-        raise MalformedJsonError("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidInputError("the body must be a JSON object", {"_body": ["must be a JSON object"]})
-    if json_depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise too_deep()
-    return body
-
-
-def too_deep():
-    """The 400 for a body nested deeper than any patient context (checked before any schema runs)."""
-    return InvalidInputError("the body is nested too deeply",
-                             {"_body": [f"JSON nesting deeper than {MAX_JSON_DEPTH} levels"]})
-
-
-def json_depth(value, limit):
-    """How deeply a parsed JSON value nests (objects and arrays), counted breadth-first up to limit + 1."""
-    depth, level = 0, [value] if isinstance(value, (dict, list)) else []
-    while level and depth <= limit:
-        depth += 1
-        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
-                 if isinstance(child, (dict, list))]
-    return depth
 
 
 def load_context(body):

@@ -17,18 +17,36 @@ class FiniteNumber(fields.Float):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("must be a number")
-        if not math.isfinite(value):
-            raise ValidationError("must be a finite number")
-        return float(value)
+        try:  # a 401-digit integer overflows a float; 1e400 was already read as infinity
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ValidationError("must be a finite number (this one is too large or not a number)")
+        return number
 
 
 class StrictInteger(fields.Integer):
     """A JSON integer: no strings, no booleans, no fractions."""
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError("must be a finite whole number")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
             raise ValidationError("must be a whole number")
         return int(value)
+
+
+class StrictBoolean(fields.Boolean):
+    """true, false or null, and nothing else: 0 and 1 equal False and True in Python, never here."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("must be a boolean: true, false or null")
+        return value
 
 
 class PatientSchema(Schema):
@@ -128,16 +146,16 @@ class ConditionSchema(Schema):
 
 
 class CriteriaSchema(Schema):
-    urge_to_move = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    worse_at_rest = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    relieved_by_movement = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    worse_in_evening = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
-    not_explained_by_other_condition = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    urge_to_move = StrictBoolean()
+    worse_at_rest = StrictBoolean()
+    relieved_by_movement = StrictBoolean()
+    worse_in_evening = StrictBoolean()
+    not_explained_by_other_condition = StrictBoolean()
 
 
 class RlsSchema(Schema):
     onset_age = FiniteNumber(validate=validate.Range(min=0, max=130, error="must be between 0 and 130 years"))
-    family_history = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+    family_history = StrictBoolean()
     criteria = fields.Nested(CriteriaSchema)
 
 

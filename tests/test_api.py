@@ -163,7 +163,7 @@ def test_invalid_input_is_a_400_naming_the_field(client, body, field, text):
 @pytest.mark.parametrize(("data", "content_type", "status", "code"), [
     ("{", "application/json", 400, "malformed_json"),
     ("[1, 2]", "application/json", 400, "invalid_input"),
-    ('{"patient": {"age": NaN}}', "application/json", 400, "invalid_input"),
+    ('{"patient": {"age": NaN}}', "application/json", 400, "malformed_json"),  # NaN is not JSON (RFC 8259)
     ("ferritin=30", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ('{"a": "' + "x" * 70000 + '"}', "application/json", 413, "request_entity_too_large"),
 ])

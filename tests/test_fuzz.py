@@ -3,13 +3,16 @@
 hypothesis drives the patient-context schema with JSON shaped like it (and not); schemathesis drives
 every operation of /openapi.json. Both are bounded (examples per test) to stay within seconds.
 """
+import io
 import json
+from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cdss import create_app
 from tests.conftest import make_patient
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,3 +131,127 @@ def test_schemathesis_finds_no_server_error_and_no_malformed_error(app):
                 assert error["code"] and error["message"]
 
         check()
+
+
+# --- Input a JSON library lets through but the service must not reinterpret (issue 12, item 3) -------------
+# A body is drawn, then one to three of its values (or objects) are replaced by text json.dumps cannot write:
+# numbers past a double, NaN/Infinity, lone surrogates, a key given twice. Each body is also sent chunked.
+
+class Raw:
+    """JSON text written as is."""
+
+    def __init__(self, text):
+        self.text = text
+
+
+class Pairs:
+    """A JSON object written from its members in order (so a key may repeat)."""
+
+    def __init__(self, pairs):
+        self.pairs = pairs
+
+
+def dump(value):
+    """JSON text of a value that may hold Raw and Pairs."""
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, Pairs):
+        return "{" + ",".join(f"{json.dumps(key)}:{dump(item)}" for key, item in value.pairs) + "}"
+    if isinstance(value, dict):
+        return dump(Pairs(list(value.items())))
+    if isinstance(value, list):
+        return "[" + ",".join(dump(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+HUGE_NUMBERS = st.one_of(st.integers(min_value=309, max_value=5000).map(lambda digits: "9" * digits),
+                         st.sampled_from(["1e400", "-1e400", "-" + "1" * 401, "1.5e309"]))
+NOT_NUMBERS = st.sampled_from(["NaN", "Infinity", "-Infinity"])
+SURROGATES = st.builds(lambda before, code, after: json.dumps(before)[:-1] + f"\\u{code:04x}" + json.dumps(after)[1:],
+                       st.text(max_size=5), st.integers(min_value=0xD800, max_value=0xDFFF), st.text(max_size=5))
+REINTERPRETED = {"not_a_number": NOT_NUMBERS, "surrogate": SURROGATES}  # refused with 400 wherever they stand
+
+
+def places(value, path=()):
+    """Every (path, node) in a JSON value, the root included."""
+    yield path, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield from places(item, (*path, key))
+
+
+def replaced(value, path, new):
+    """A copy of value with the node at path replaced."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: replaced(value[head], rest, new)}
+    return [replaced(item, rest, new) if index == head else item for index, item in enumerate(value)]
+
+
+@st.composite
+def injected(draw, bodies, numbers_only=False):
+    """(kind, JSON text): a drawn body with one to three nodes replaced by one kind of troublesome text."""
+    body = draw(bodies)
+    kind = draw(st.sampled_from(["huge_number", "not_a_number", "surrogate", "duplicate_key"]))
+    candidates = [(path, node) for path, node in places(body) if path or kind == "duplicate_key"]
+    if kind == "duplicate_key":
+        candidates = [(path, node) for path, node in candidates if isinstance(node, dict) and node]
+    elif kind == "huge_number" and numbers_only:  # where a number stands (a ferritin, a gestational age)
+        candidates = [(path, node) for path, node in candidates
+                      if isinstance(node, (int, float)) and not isinstance(node, bool)]
+    if not candidates:
+        return "none", dump(body)
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        path, node = draw(st.sampled_from(candidates))
+        if kind == "duplicate_key":
+            key = draw(st.sampled_from(sorted(node)))
+            new = Pairs([*node.items(), (key, draw(SCALARS))])
+        else:
+            new = Raw(draw(HUGE_NUMBERS if kind == "huge_number" else REINTERPRETED[kind]))
+        body = replaced(body, path, new)
+        candidates = [(path, node)]  # further draws land in the same place: the first replacement stays
+    return kind, dump(body)
+
+
+def send(client, path, text, chunked):
+    """POST JSON text, with a Content-Length or chunked (no length; the server de-chunks)."""
+    if chunked:
+        return client.post(path, input_stream=io.BytesIO(text.encode("utf-8", "surrogatepass")),
+                           content_type="application/json", environ_overrides={"wsgi.input_terminated": True})
+    return client.post(path, data=text.encode("utf-8", "surrogatepass"), content_type="application/json")
+
+
+@FUZZ
+@given(case=injected(CONTEXT), chunked=st.booleans())
+def test_native_bodies_with_huge_numbers_nan_surrogates_or_repeated_keys_are_refused(fuzz_client, case, chunked):
+    kind, text = case
+    response = send(fuzz_client, "/api/v1/evaluate", text, chunked)
+    assert_no_server_error(response)
+    if kind != "none":  # every value of a native context is read by a field that refuses all four
+        assert 400 <= response.status_code < 500, (kind, text[:300])
+
+
+HOOK_REQUEST = json.loads((Path(__file__).resolve().parent / "hooks" / "fixtures" / "dan-patient-view-full.json")
+                          .read_text(encoding="utf-8"))
+HOOK_BODIES = st.one_of(st.just(HOOK_REQUEST),
+                        st.builds(lambda extra: {**HOOK_REQUEST, "extension": extra}, JSON))
+
+
+@pytest.fixture(scope="module")
+def hooks_fuzz_client(tmp_path_factory):
+    """CDS Hooks with authentication off: the fuzzing is about bodies, not callers."""
+    database = tmp_path_factory.mktemp("fuzz-hooks") / "cdss.sqlite3"
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{database}", "PATIENT_HASH_SALT": "s",
+                       "AUTH_DISABLED": True}).test_client()
+
+
+@FUZZ
+@given(case=injected(HOOK_BODIES, numbers_only=True), chunked=st.booleans())
+def test_cds_hooks_bodies_with_the_same_troubles_never_get_a_5xx(hooks_fuzz_client, case, chunked):
+    kind, text = case
+    response = send(hooks_fuzz_client, "/cds-services/rls-iron", text, chunked)
+    assert_no_server_error(response)
+    if kind in ("not_a_number", "surrogate", "duplicate_key"):  # not I-JSON: refused wherever they stand
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == "malformed_json", text[:300]

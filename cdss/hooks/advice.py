@@ -5,8 +5,10 @@ assume diagnosed RLS); for anyone else the answer is `{"cards": []}`.
 """
 from dataclasses import dataclass, field
 
-from cdss.hooks.cards import WORSENING_RULES, CardContext, build_cards, medication_card, unavailable_card
-from cdss.hooks.fhir import load_context, medication_entries
+from cdss.hooks.cards import (WORSENING_RULES, CardContext, build_cards, medication_card, unavailable_card,
+                              unresolved_card)
+from cdss.hooks.fhir import load_context, medication_entries, reference_of
+from cdss.hooks.shapes import MalformedResource, check_resource
 
 RLS = "restless_legs_syndrome"
 
@@ -40,9 +42,11 @@ def has_rls(context, vocabulary):
 
 def card_context(call):
     """What every card of this call shares."""
+    mapped = call.mapped
     return CardContext(service_id=call.service_id, patient_id=call.context.get("patientId"),
-                       encounter_id=call.context.get("encounterId"), evidence=dict(call.mapped.sources),
-                       notes=tuple(call.mapped.notes), unavailable=call.unavailable)
+                       encounter_id=call.context.get("encounterId"), evidence=dict(mapped.sources),
+                       notes=tuple(mapped.notes), unavailable=call.unavailable, remarks=tuple(mapped.remarks),
+                       withheld=tuple(dict.fromkeys(mapped.withheld)), unrecognized=dict(mapped.unrecognized))
 
 
 def iron_advice(call, evaluator):
@@ -51,7 +55,26 @@ def iron_advice(call, evaluator):
         return Advice()
     context = load_context(call.mapped)
     result = evaluator.evaluate(context)
-    return Advice(result, context, build_cards(result, card_context(call), call.new_id, call.now))
+    codes = wanted_codes(result, call.mapped.withheld, evaluator.knowledge)
+    return Advice(result, context, build_cards(result, card_context(call), call.new_id, call.now, codes))
+
+
+def wanted_codes(result, withheld, knowledge):
+    """The recommendations to show: all but those asked only because a test on record could not be used.
+
+    A ferritin reported as ">100" where the rules need to know whether it is under 75 is on record:
+    "order iron studies because ferritin is not available" would be false. The "could not be checked"
+    card names it instead."""
+    if not withheld:
+        return None
+    shown = []
+    for recommendation in result["recommendations"]:
+        missing = [item for entry in recommendation["reasoning"]
+                   for item in (knowledge.by_id[entry["rule"]].then.get("missing") or ["-"])
+                   if entry["rule"] in knowledge.by_id] or ["-"]
+        if not all(item.split(".")[0] in withheld for item in missing):
+            shown.append(recommendation["code"])
+    return shown
 
 
 def draft_medications(call):
@@ -74,9 +97,13 @@ def medication_safety_advice(call, evaluator):
     orders = {}  # ingredient name -> the draft order that brings it
     medications = call.mapped.context.setdefault("medications", [])
     for draft in drafts:
-        for entry in medication_entries(draft, vocabulary):
+        reference = f"MedicationRequest/{draft['id']}" if isinstance(draft.get("id"), str) else None
+        entries = draft_entries(draft, vocabulary, call.mapped)
+        if not any(vocabulary.ingredients(entry) for entry in entries):
+            call.mapped.unresolved_drafts.append(draft_words(entries, reference))
+        for entry in entries:
             for ingredient in vocabulary.ingredients(entry):
-                orders.setdefault(ingredient.name, f"MedicationRequest/{draft['id']}" if draft.get("id") else None)
+                orders.setdefault(ingredient.name, reference)
             if entry not in medications:
                 medications.append(entry)
     context = load_context(call.mapped)
@@ -90,6 +117,25 @@ def medication_safety_advice(call, evaluator):
                 cards.append(medication_card(vocabulary.by_name[name], entry, recommendation, result, ctx,
                                              call.new_id, evaluator.knowledge.by_id[entry["rule"]].strength,
                                              orders[name]))
-    if cards and (ctx.unavailable or ctx.notes):
+    if call.mapped.unresolved_drafts:
+        cards.append(unresolved_card(call.mapped.unresolved_drafts, result, ctx, call.new_id))
+    if cards and ctx.not_checked(result):
         cards.append(unavailable_card(result, ctx, call.new_id))
     return Advice(result, context, cards)
+
+
+def draft_entries(draft, vocabulary, mapped):
+    """The medication entries of one draft order; a draft of the wrong shape has none (and is named)."""
+    try:
+        check_resource(draft)
+    except MalformedResource as error:
+        mapped.skip("resources", f"{reference_of(draft)}: {error}", f"{reference_of(draft)} could not be read ({error})")
+        return []
+    return medication_entries(draft, vocabulary, mapped.library)
+
+
+def draft_words(entries, reference):
+    """How an unresolved draft order is named on its card: its drug text or code, and its reference."""
+    names = [entry.get("name") or f"RxNorm {entry.get('rxnorm')}" for entry in entries]
+    what = ", ".join(names) if names else "a medication with no readable code or name"
+    return f"{what} ({reference})" if reference else what

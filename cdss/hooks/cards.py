@@ -49,6 +49,42 @@ class CardContext:
     evidence: dict = field(default_factory=dict)  # "labs.ferritin" -> "Observation/x"
     notes: tuple = ()  # data that was present but could not be used
     unavailable: tuple = ()  # data that could not be had at all (human-readable)
+    remarks: tuple = ()  # how reported values were read (a censored result used as its bound)
+    withheld: tuple = ()  # tests on record that could not be used: never shown as "not recorded"
+    unrecognized: dict = field(default_factory=dict)  # FHIR items received but not used, by section
+
+    def not_checked(self, result):
+        """Everything received or asked for but not used, in words: the notes and what the rules did not know."""
+        return (*self.unavailable, *self.notes, *unrecognized_lines(result))
+
+
+def unrecognized_lines(result):
+    """The codes and names the rules did not know, in words (the evaluation's `unrecognized`)."""
+    found = result.get("unrecognized") or {}
+    lines = []
+    if found.get("conditions"):
+        shown = ", ".join(code_words(item) for item in found["conditions"][:20])
+        lines.append(f"conditions not in the service's value sets (not used by the rules): {shown}")
+    if found.get("medications"):
+        shown = ", ".join(code_words(item) for item in found["medications"][:20])
+        lines.append(f"medications the service does not recognise (not checked for effects on RLS): {shown}")
+    return lines
+
+
+def merged_unrecognized(ctx, result):
+    """The FHIR items not used (by section) and the codes the rules did not know, in one object."""
+    merged = {key: list(items) for key, items in ctx.unrecognized.items()}
+    for key, items in (result.get("unrecognized") or {}).items():
+        merged.setdefault(key, []).extend(item for item in items if item not in merged[key])
+    return merged
+
+
+def code_words(item):
+    """'icd-10-cm|Q99.9' -> 'ICD-10-CM Q99.9'; names as they are."""
+    system, bar, code = str(item).partition("|")
+    if not bar:
+        return system
+    return f"{ {'icd-10-cm': 'ICD-10-CM', 'snomed': 'SNOMED CT', 'rxnorm': 'RxNorm'}.get(system, system)} {code}"
 
 
 def build_cards(result, ctx, new_id, now, codes=None):
@@ -59,7 +95,7 @@ def build_cards(result, ctx, new_id, now, codes=None):
     for recommendation in result["recommendations"]:
         if codes is None or recommendation["code"] in codes:
             built.append(recommendation_card(recommendation, result, ctx, new_id, now))
-    if ctx.unavailable or ctx.notes:
+    if ctx.not_checked(result):
         built.append(unavailable_card(result, ctx, new_id))
     return built
 
@@ -114,7 +150,7 @@ def medication_card(ingredient, entry, recommendation, result, ctx, new_id, stre
 def unavailable_card(result, ctx, new_id):
     """An info card naming what could not be checked, so silence is never mistaken for a negative."""
     lines = ["The advice on the other cards did not take the following into account:", ""]
-    lines += [f"- {escape(item)}" for item in (*ctx.unavailable, *ctx.notes)]
+    lines += [f"- {escape(item)}" for item in ctx.not_checked(result)]
     card = {
         "uuid": new_id(),
         "summary": "Some patient data could not be checked by the RLS decision support.",
@@ -125,6 +161,27 @@ def unavailable_card(result, ctx, new_id):
         "extension": {EXTENSION: trace(result, ctx, "data_unavailable", [], None)},
     }
     return prune(card), "data_unavailable", []
+
+
+def unresolved_card(drafts, result, ctx, new_id):
+    """A card for draft orders whose drug the service could not identify: not checked, and said so."""
+    summary = "A draft medication order could not be checked for effects on restless legs syndrome."
+    lines = ["The RLS decision support could not identify the drug of these draft orders, so it could "
+             "not check whether they can worsen restless legs syndrome:", ""]
+    lines += [f"- {escape(item)}" for item in drafts]
+    lines += ["", "Check the drug against the medications known to worsen RLS (dopamine-antagonist "
+              "antiemetics, antipsychotics, sedating antihistamines, serotonergic antidepressants, lithium)."]
+    card = {
+        "uuid": new_id(),
+        "summary": summary,
+        "indicator": "info",
+        "detail": markdown(lines),
+        "source": {"label": source_label(result),
+                   "topic": {"system": TOPIC_SYSTEM, "code": "medication_not_checked",
+                             "display": "Draft medication not checked"}},
+        "extension": {EXTENSION: {**trace(result, ctx, "medication_not_checked", [], None), "drafts": list(drafts)}},
+    }
+    return prune(card), "medication_not_checked", []
 
 
 def detail(recommendation, result, ctx):
@@ -157,14 +214,22 @@ def reasoning_lines(reasoning):
 def common_lines(result, ctx):
     """What was missing or not checked, and where the facts came from."""
     lines = []
-    if result["missing"]:
-        lines += ["", f"**Not recorded:** {escape(', '.join(result['missing']))}"]
-    if ctx.unavailable or ctx.notes:
-        lines += ["", f"**Could not be checked:** {escape('; '.join((*ctx.unavailable, *ctx.notes)))}"]
+    missing = not_recorded(result, ctx)
+    if missing:
+        lines += ["", f"**Not recorded:** {escape(', '.join(missing))}"]
+    if ctx.remarks:
+        lines += ["", f"**As reported:** {escape('; '.join(ctx.remarks))}"]
+    if ctx.not_checked(result):
+        lines += ["", f"**Could not be checked:** {escape('; '.join(ctx.not_checked(result)))}"]
     sources = sorted({ref for refs in ctx.evidence.values() for ref in ([refs] if isinstance(refs, str) else refs)})
     if sources:
         lines += ["", f"**FHIR data used:** {escape(', '.join(sources))}"]
     return lines
+
+
+def not_recorded(result, ctx):
+    """The evaluation's missing items less those on record but not usable (those are "could not be checked")."""
+    return [item for item in result["missing"] if item.split(".")[0] not in ctx.withheld]
 
 
 def reference_lines(references):
@@ -238,10 +303,10 @@ def trace(result, ctx, code, reasoning, strength, order=None):
         "rules": [{"rule": entry["rule"], "version": entry["version"]} for entry in walk(reasoning)],
         "reasoning": reasoning, "facts": merged_facts(reasoning),
         "classification": {"type": result["classification"]["type"], "causes": result["classification"]["causes"]},
-        "missing": result["missing"], "unrecognized": result["unrecognized"],
+        "missing": not_recorded(result, ctx), "unrecognized": merged_unrecognized(ctx, result),
         "evidence": sorted({ref for refs in ctx.evidence.values()
                             for ref in ([refs] if isinstance(refs, str) else refs)}),
-        "not_checked": [*ctx.unavailable, *ctx.notes], "draft_order": order,
+        "not_checked": list(ctx.not_checked(result)), "reported_as": list(ctx.remarks), "draft_order": order,
     }
 
 

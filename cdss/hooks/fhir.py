@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 
 from cdss.errors import flatten
+from cdss.hooks.shapes import MalformedResource, check_resource
+from cdss.hooks.values import UnusableValue, read_value, undecided_threshold
+from cdss.units import TESTS, UnitError
 from schemas.context import MAX_ITEMS, PatientContextSchema
 
 LOINC = "http://loinc.org"
@@ -32,6 +35,12 @@ GESTATIONAL_AGE = ("11884-4", "49051-6", "18185-9")
 PREGNANCY_ANSWERS = {"77386006": "pregnant", "60001007": "not_pregnant",
                      "LA15173-0": "pregnant", "LA26683-5": "not_pregnant"}
 RESULT_STATUSES = ("final", "amended", "corrected")
+VOID_STATUSES = ("entered-in-error", "cancelled")  # withdrawn by the source: not data, nothing to say
+LABELS = {"ferritin": "ferritin", "tsat": "transferrin saturation", "folate": "folate", "hemoglobin": "hemoglobin",
+          "serum_iron": "serum iron", "tibc": "TIBC"}
+# Gestational age units (UCUM and the spellings EHRs send): factor to weeks.
+WEEKS = {"wk": 1, "{week}": 1, "{weeks}": 1, "week": 1, "weeks": 1, "wks": 1,
+         "d": 1 / 7, "{day}": 1 / 7, "{days}": 1 / 7, "day": 1 / 7, "days": 1 / 7}
 ACTIVE_CLINICAL = ("active", "recurrence", "relapse")
 REFUTED = ("refuted", "entered-in-error")
 SEX = {"female": "female", "male": "male", "other": "other", "unknown": "unknown"}
@@ -44,7 +53,19 @@ class Mapped:
 
     context: dict
     sources: dict = field(default_factory=dict)  # "labs.ferritin" -> "Observation/abc"
-    notes: list = field(default_factory=list)  # what was ignored, for the card (no patient data)
+    notes: list = field(default_factory=list)  # what was received but not used, in words, for the card
+    unrecognized: dict = field(default_factory=dict)  # "resources"/"labs"/... -> ["Observation/x: reason"]
+    remarks: list = field(default_factory=list)  # how a reported value was read (a censored value used)
+    withheld: list = field(default_factory=list)  # tests on record that could not be used (never "not recorded")
+    library: dict = field(default_factory=dict)  # external Medications by "Medication/id"
+    unresolved_drafts: list = field(default_factory=list)  # draft orders whose drug could not be identified
+
+    def skip(self, section, item, words):
+        """Record something received but not usable: in words on the card and under `unrecognized`."""
+        if words not in self.notes:
+            self.notes.append(words)
+        if item not in self.unrecognized.setdefault(section, []):
+            self.unrecognized[section].append(item)
 
 
 def codings(concept, systems):
@@ -110,35 +131,85 @@ def map_patient(patient, patient_id, today):
     return section
 
 
-def map_labs(observations, mapped):
-    """The most recent usable result per test; results with a comparator or no quantity are skipped."""
+def lab_tests(observation):
+    """The tests this service reads that an Observation's LOINC codings name."""
+    return [LAB_CODES[code] for code in codings(observation.get("code"), (LOINC,)) if code in LAB_CODES]
+
+
+def readings(observations, mapped):
+    """{test: (when, Reading, observation)}: the most recent final/amended/corrected result per test.
+
+    Every result that cannot be read is named; when the most recent one is among them, the test is
+    "could not be checked" (an older result would pass for the current one)."""
     newest = {}
     for observation in observations:
-        tests = [LAB_CODES[code] for code in codings(observation.get("code"), (LOINC,)) if code in LAB_CODES]
-        if not tests or observation.get("status") not in RESULT_STATUSES:
+        tests = lab_tests(observation)
+        if not tests:
             continue
-        quantity = observation.get("valueQuantity")
-        if not isinstance(quantity, dict) or isinstance(quantity.get("value"), bool) \
-                or not isinstance(quantity.get("value"), (int, float)):
+        if observation.get("status") not in RESULT_STATUSES:
+            if observation.get("status") not in VOID_STATUSES:
+                reference, status = reference_of(observation), str(observation.get("status"))[:20]
+                mapped.skip("labs", f"{reference}: status {status}", f"a {LABELS[tests[0]]} result that is not "
+                            f"final ({reference}, status {status}) was not used")
             continue
-        if quantity.get("comparator"):
-            mapped.notes.append(f"a {tests[0]} result reported with a comparator ({quantity['comparator']}) was not used")
-            continue
-        unit = quantity.get("code") if quantity.get("system") == UCUM and quantity.get("code") else quantity.get("unit")
-        if not isinstance(unit, str) or not unit.strip():
-            mapped.notes.append(f"a {tests[0]} result without a unit was not used")
-            continue
+        try:
+            reading = read_value(observation)
+            if reading is None or reading.unit is None:
+                raise UnusableValue("has no value" if reading is None else "has no unit")
+        except UnusableValue as error:
+            reading = error
         when = effective(observation)
         current = newest.get(tests[0])
         if current is None or (when and (current[0] is None or when > current[0])):
-            newest[tests[0]] = (when, quantity["value"], unit[:32], observation)
+            newest[tests[0]] = (when, reading, observation)
+        if isinstance(reading, UnusableValue):
+            reference = reference_of(observation)
+            mapped.skip("labs", f"{reference}: {reading}",
+                        f"the {LABELS[tests[0]]} result {reference} could not be read: {reading}")
+    for test, (_, reading, _) in list(newest.items()):
+        if isinstance(reading, UnusableValue):
+            del newest[test]
+            mapped.withheld.append(test)
+    return newest
+
+
+def map_labs(observations, mapped, thresholds):
+    """The most recent usable result per test; a censored one only where every rule decides the same."""
     labs = {}
-    for test, (when, value, unit, observation) in newest.items():
-        labs[test] = {"value": value, "unit": unit}
+    newest = readings(observations, mapped)
+    for test, (when, reading, observation) in newest.items():
+        if reading.comparator and not censored_usable(test, reading, observation, thresholds, newest, mapped):
+            continue
+        labs[test] = {"value": reading.value, "unit": reading.unit}
         if when:
             labs[test]["taken_at"] = when.isoformat()
         mapped.sources[f"labs.{test}"] = reference_of(observation)
     return labs
+
+
+def censored_usable(test, reading, observation, thresholds, newest, mapped):
+    """Whether a censored result can be given to the rules as its bound; if not, it is said why."""
+    reference, label = reference_of(observation), LABELS[test]
+    if test in ("serum_iron", "tibc") and ("tsat" not in newest or newest["tsat"][1].comparator):
+        reason = "TSAT cannot be calculated from a censored value"
+    elif thresholds is None:
+        reason = "the rules' thresholds were not available to place it"
+    else:
+        try:
+            threshold = undecided_threshold(test, reading, thresholds)
+        except (UnitError, UnusableValue) as error:
+            threshold, reason = None, str(error)
+        else:
+            reason = None if threshold is None else \
+                f"it lies on both sides of the rules' threshold of {threshold:g} {TESTS[test].canonical}"
+    if reason:
+        mapped.skip("labs", f"{reference}: censored {reading.shown()}",
+                    f"the {label} result {reading.shown()} ({reference}) could not be checked: {reason}")
+        mapped.withheld.append(test)
+        return False
+    mapped.remarks.append(f"{label} was reported as {reading.shown()}; every threshold the rules use decides the "
+                          f"same for any such value, so {reading.value:g} {reading.unit} was used")
+    return True
 
 
 def latest(observations, codes):
@@ -157,21 +228,50 @@ def map_pregnancy(observations, mapped, now):
     answers = [PREGNANCY_ANSWERS[code] for code in codings(status_obs.get("valueCodeableConcept"),
                                                              (*SNOMED_SYSTEMS, LOINC)) if code in PREGNANCY_ANSWERS]
     if not answers:
-        return None  # "unknown" or an answer this service does not know: as if not recorded
+        if status_obs.get("valueCodeableConcept") or status_obs.get("valueString"):
+            mapped.skip("pregnancy", f"{reference_of(status_obs)}: answer not recognised",
+                        f"the pregnancy status answer of {reference_of(status_obs)} is not one this service knows")
+        return None  # "unknown" or an unknown answer: as if not recorded, and said
     section = {"status": answers[0]}
     mapped.sources["pregnancy"] = reference_of(status_obs)
-    age_obs = latest(observations, GESTATIONAL_AGE)
-    quantity = (age_obs or {}).get("valueQuantity") or {}
-    unit = quantity.get("code") or quantity.get("unit")
-    weeks = {"wk": 1, "d": 1 / 7}.get(unit)
-    if section["status"] == "pregnant" and weeks and isinstance(quantity.get("value"), (int, float)):
-        taken = effective(age_obs) or now
-        current = quantity["value"] * weeks + (now - taken).days / 7  # gestational age grows by a week a week
-        if 0 <= current <= 44:
-            # ACOG: first trimester to 13 6/7 weeks, second to 27 6/7 weeks, third from 28 weeks.
-            section["trimester"] = 1 if current < 14 else 2 if current < 28 else 3
-            mapped.sources["pregnancy.trimester"] = reference_of(age_obs)
+    if section["status"] == "pregnant":
+        trimester = gestational_trimester(latest(observations, GESTATIONAL_AGE), mapped, now)
+        if trimester:
+            section["trimester"] = trimester
     return section
+
+
+def gestational_trimester(age_obs, mapped, now):
+    """The trimester from a gestational age observation (weeks or days), aged to today; None if unknown."""
+    if age_obs is None:
+        return None
+    reference = reference_of(age_obs)
+    try:
+        reading = read_value(age_obs)
+    except UnusableValue as error:
+        mapped.skip("pregnancy", f"{reference}: {error}", f"the gestational age {reference} could not be read: {error}")
+        return None
+    factor = WEEKS.get((reading.unit or "").lower()) if reading else None
+    if reading is None or factor is None or reading.comparator:
+        mapped.skip("pregnancy", f"{reference}: gestational age not read",
+                    f"the gestational age {reference} has no value in weeks or days, so the trimester is not known")
+        return None
+    taken = effective(age_obs) or now
+    weeks = reading.value * factor + (now - taken).days / 7  # gestational age grows by a week a week
+    found = trimester_of(weeks)
+    if found is None:
+        mapped.skip("pregnancy", f"{reference}: implausible gestational age",
+                    f"the gestational age {reference} gives {weeks:.0f} weeks today, which is not a current pregnancy")
+        return None
+    mapped.sources["pregnancy.trimester"] = reference
+    return found
+
+
+def trimester_of(weeks):
+    """ACOG: first trimester to 13 6/7 weeks, second to 27 6/7 weeks, third from 28 weeks (None past 44)."""
+    if not 0 <= weeks <= 44:
+        return None
+    return 1 if weeks < 14 else 2 if weeks < 28 else 3
 
 
 def pregnancy_condition_newer(conditions, vocabulary, section_when):
@@ -219,12 +319,19 @@ def current(condition):
 
 
 def map_conditions(conditions, vocabulary, mapped):
-    """One entry per current Condition: a coding the value sets recognise, else its first coding."""
+    """One entry per current Condition: a coding the value sets recognise, else its first coding.
+
+    A Condition with no ICD-10-CM or SNOMED CT coding cannot be matched and is said on the card."""
     entries = []
-    for condition in filter(current, conditions):
+    for condition in conditions:
         candidates = condition_entries(condition)
         known = [entry for entry in candidates if vocabulary.condition(entry)]
         chosen = (known or candidates)[:1]
+        if not chosen:
+            text = condition_text(condition)
+            mapped.skip("conditions", f"{reference_of(condition)}: not coded in ICD-10-CM or SNOMED CT",
+                        f"the condition {text!r} ({reference_of(condition)}) is not coded in ICD-10-CM or SNOMED CT"
+                        if text else f"the condition {reference_of(condition)} has no ICD-10-CM or SNOMED CT code")
         for entry in chosen:
             if entry not in entries:
                 entries.append(entry)
@@ -232,12 +339,20 @@ def map_conditions(conditions, vocabulary, mapped):
                     mapped.sources.setdefault("conditions", []).append(reference_of(condition))
     entries.sort(key=lambda entry: vocabulary.condition(entry) is None)  # recognised first if truncated
     if len(entries) > MAX_ITEMS:
-        mapped.notes.append(f"only the first {MAX_ITEMS} conditions were read")
+        mapped.skip("conditions", f"more than {MAX_ITEMS}", f"only the first {MAX_ITEMS} conditions were read")
     return entries[:MAX_ITEMS]
 
 
-def medication_concept(request):
-    """The medication CodeableConcept of a MedicationRequest (also through a contained Medication)."""
+def condition_text(condition):
+    """The words of a Condition: its code's text, else the first coding display (at most 80 characters)."""
+    concept = condition.get("code") or {}
+    displays = [coding["display"] for coding in concept.get("coding", []) if coding.get("display")]
+    return (concept.get("text") or (displays[0] if displays else "")).strip()[:80]
+
+
+def medication_concept(request, library=None):
+    """The medication CodeableConcept of a MedicationRequest/Statement: its own, a contained Medication's,
+    or an external Medication's from `library` ("Medication/id" -> Medication)."""
     if isinstance(request.get("medicationCodeableConcept"), dict):
         return request["medicationCodeableConcept"]
     reference = (request.get("medicationReference") or {})
@@ -245,7 +360,19 @@ def medication_concept(request):
     for contained in request.get("contained", []):
         if isinstance(contained, dict) and target == f"#{contained.get('id')}":
             return contained.get("code") or {}
+    found = medication_target(target, library or {})
+    if found is not None:
+        return found.get("code") or {}
     return {"text": reference["display"]} if isinstance(reference.get("display"), str) else {}
+
+
+def medication_target(target, library):
+    """The Medication a reference names (relative or absolute URL) in the library, or None."""
+    if not target or target.startswith("#"):
+        return None
+    parts = target.rstrip("/").split("/")
+    key = "/".join(parts[-2:]) if len(parts) >= 2 else target
+    return library.get(key)
 
 
 def ingredient_names(text, vocabulary):
@@ -258,12 +385,12 @@ def ingredient_names(text, vocabulary):
     return found
 
 
-def medication_entries(request, vocabulary):
-    """Native medication entries of one MedicationRequest.
+def medication_entries(request, vocabulary, library=None):
+    """Native medication entries of one MedicationRequest or MedicationStatement.
 
     A known ingredient RxNorm code is used as is; real orders carry clinical-drug (SCD/SBD) codes,
     so otherwise the ingredient names in the coding's display or text are matched as words."""
-    concept = medication_concept(request)
+    concept = medication_concept(request, library)
     codes = codings(concept, RXNORM)
     known = [code for code in codes if code in vocabulary.by_rxnorm]
     if known:
@@ -278,35 +405,116 @@ def medication_entries(request, vocabulary):
     return [{"rxnorm": code} for code in codes if re.fullmatch(r"\d{1,10}", code)][:1]
 
 
-def map_medications(requests, vocabulary, mapped, origin="medications"):
-    """Medication entries of MedicationRequests, de-duplicated."""
+ACTIVE_MEDICATION = {"MedicationRequest": ("active",), "MedicationStatement": ("active", "intended")}
+
+
+def map_medications(requests, vocabulary, mapped, library=None):
+    """Medication entries of active MedicationRequests and MedicationStatements, de-duplicated."""
     entries = []
     for request in requests:
-        for entry in medication_entries(request, vocabulary):
+        if request.get("status", "active") not in ACTIVE_MEDICATION.get(request.get("resourceType"), ("active",)):
+            continue
+        found = medication_entries(request, vocabulary, library)
+        if not found:
+            reference = (request.get("medicationReference") or {}).get("reference")
+            mapped.skip("medications", f"{reference_of(request)}: medication not readable",
+                        f"the medication of {reference_of(request)} could not be read"
+                        + (f" ({str(reference)[:80]} was not available)" if reference else ""))
+        for entry in found:
             if entry not in entries:
                 entries.append(entry)
-                mapped.sources.setdefault(origin, []).append(reference_of(request))
+                mapped.sources.setdefault("medications", []).append(reference_of(request))
     if len(entries) > MAX_ITEMS:
-        mapped.notes.append(f"only the first {MAX_ITEMS} medications were read")
+        mapped.skip("medications", f"more than {MAX_ITEMS}", f"only the first {MAX_ITEMS} medications were read")
     return entries[:MAX_ITEMS]
 
 
-def patient_context(resources, patient_id, vocabulary, now=None):
+KINDS = ("observations", "conditions", "medications", "statements")
+
+
+def readable(resources, patient_id, mapped):
+    """{kind: [resource]}: the resources of each kind about this patient whose shape can be read.
+
+    Each resource of the wrong shape is dropped and named; one bad resource never stops the rest."""
+    kept = {}
+    for kind in KINDS:
+        items = resources.get(kind) or []
+        kept[kind] = []
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                mapped.skip("resources", f"{kind}: not a resource", f"an entry of {kind} is not a FHIR resource")
+                continue
+            try:
+                check_resource(item)
+            except MalformedResource as error:
+                mapped.skip("resources", f"{reference_of(item)}: {error}",
+                            f"{reference_of(item)} could not be read ({error})")
+                continue
+            if belongs_to(item, patient_id):
+                kept[kind].append(item)
+            else:
+                mapped.skip("resources", f"{reference_of(item)}: another patient",
+                            f"{reference_of(item)} is about another patient and was ignored")
+    return kept
+
+
+def external_medications(resources, drafts=()):
+    """Relative references ('Medication/id') of external Medications the requests name and the data lacks.
+
+    Only relative references are read: an absolute URL may name another server, which never gets the token."""
+    have = {reference_of(item) for item in resources.get("medication_resources") or [] if isinstance(item, dict)}
+    wanted = []
+    for request in [*(resources.get("medications") or []), *(resources.get("statements") or []), *drafts]:
+        reference = request.get("medicationReference") if isinstance(request, dict) else None
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        if isinstance(target, str) and re.fullmatch(r"Medication/[A-Za-z0-9\-.]{1,64}", target) \
+                and target not in have and target not in wanted:
+            wanted.append(target)
+    return wanted[:MAX_ITEMS]
+
+
+def library_of(resources, mapped):
+    """External Medication resources (a prefetch `_include`, or read on the fallback path) by 'Medication/id'."""
+    library = {}
+    for item in resources.get("medication_resources") or []:
+        try:
+            check_resource(item)
+        except MalformedResource as error:
+            mapped.skip("resources", f"{reference_of(item)}: {error}", f"{reference_of(item)} could not be read ({error})")
+            continue
+        library[reference_of(item)] = item
+    return library
+
+
+def patient_of(resources, mapped):
+    """The Patient resource, or None when absent, unreadable (said) or not found (said)."""
+    patient = resources.get("patient")
+    if resources.get("patient_missing"):
+        mapped.skip("resources", "Patient: not found", "the patient's record (Patient) could not be read: "
+                    "the FHIR server does not have it, so age and sex are not known")
+    if not isinstance(patient, dict):
+        return None
+    try:
+        check_resource(patient)
+    except MalformedResource as error:
+        mapped.skip("resources", f"{reference_of(patient)}: {error}", f"{reference_of(patient)} could not be read ({error})")
+        return None
+    return patient
+
+
+def patient_context(resources, patient_id, vocabulary, now=None, thresholds=None):
     """Map the FHIR resources of one patient to a native (not yet validated) patient context.
 
-    resources: {"patient": Patient or None, "observations": [...], "conditions": [...], "medications": [...]}.
+    resources: {"patient": Patient or None, "observations": [...], "conditions": [...], "medications":
+    [MedicationRequest], "statements": [MedicationStatement], "medication_resources": [Medication]}.
+    thresholds: `values.lab_thresholds(knowledge)`, so a censored result can be placed (None: it is not used).
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     mapped = Mapped({})
-    kept = {}
-    for kind in ("observations", "conditions", "medications"):
-        items = [item for item in resources.get(kind) or [] if isinstance(item, dict)]
-        kept[kind] = [item for item in items if belongs_to(item, patient_id)]
-        if len(kept[kind]) < len(items):
-            mapped.notes.append(f"{len(items) - len(kept[kind])} {kind} of another patient were ignored")
+    kept = readable(resources, patient_id, mapped)
     context = mapped.context
-    context["patient"] = map_patient(resources.get("patient"), patient_id, now.date())
-    context["labs"] = map_labs(kept["observations"], mapped)
+    context["patient"] = map_patient(patient_of(resources, mapped), patient_id, now.date())
+    context["labs"] = map_labs(kept["observations"], mapped, thresholds)
     pregnancy = map_pregnancy(kept["observations"], mapped, now)
     conditions = [item for item in kept["conditions"] if current(item)]
     if pregnancy and pregnancy["status"] != "pregnant" and pregnancy_condition_newer(
@@ -315,8 +523,9 @@ def patient_context(resources, patient_id, vocabulary, now=None):
     if pregnancy:
         context["pregnancy"] = pregnancy
     context["conditions"] = map_conditions(conditions, vocabulary, mapped)
-    context["medications"] = map_medications(
-        [item for item in kept["medications"] if item.get("status", "active") == "active"], vocabulary, mapped)
+    mapped.library = library_of(resources, mapped)
+    context["medications"] = map_medications(kept["medications"] + kept["statements"], vocabulary, mapped,
+                                             mapped.library)
     return mapped
 
 
@@ -344,15 +553,19 @@ def drop(context, paths, mapped):
         section = parts[0]
         if section == "labs" and len(parts) > 1 and parts[1] in context.get("labs", {}):
             del context["labs"][parts[1]]
-            mapped.sources.pop(f"labs.{parts[1]}", None)
-            mapped.notes.append(f"the {parts[1]} result could not be used ({'; '.join(paths[path])})")
+            source = mapped.sources.pop(f"labs.{parts[1]}", parts[1])
+            reason = "; ".join(paths[path])
+            mapped.skip("labs", f"{source}: {reason}",
+                        f"the {LABELS.get(parts[1], parts[1])} result could not be used ({reason})")
+            mapped.withheld.append(parts[1])
             removed = True
         elif section == "patient" and len(parts) > 1 and parts[1] in context.get("patient", {}) and parts[1] != "id":
             del context["patient"][parts[1]]
-            mapped.notes.append(f"the patient's {parts[1].replace('_', ' ')} could not be used")
+            mapped.skip("resources", f"Patient: {parts[1]}", f"the patient's {parts[1].replace('_', ' ')} could not be used")
             removed = True
         elif section == "pregnancy" and "pregnancy" in context:
             del context["pregnancy"]
-            mapped.notes.append("the pregnancy status could not be used")
+            mapped.sources.pop("pregnancy", None)
+            mapped.skip("pregnancy", "pregnancy: " + "; ".join(paths[path]), "the pregnancy status could not be used")
             removed = True
     return removed

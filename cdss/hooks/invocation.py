@@ -4,10 +4,13 @@ import uuid
 
 from cdss.hooks.advice import Call
 from cdss.hooks.errors import PrefetchUnavailableError
-from cdss.hooks.fhir import patient_context
-from cdss.hooks.prefetch import FhirClient, resolve
+from cdss.hooks.fhir import external_medications, patient_context
+from cdss.hooks.prefetch import FhirClient, read_all, resolve
+from cdss.hooks.values import lab_thresholds
 
-KINDS = {"Observation": "observations", "Condition": "conditions", "MedicationRequest": "medications"}
+KINDS = {"Observation": "observations", "Condition": "conditions", "MedicationRequest": "medications",
+         "MedicationStatement": "statements", "Medication": "medication_resources"}
+THRESHOLDS = {}  # ruleset digest -> lab thresholds (worked out once per loaded ruleset)
 
 
 def fhir_client(request, config, session=None):
@@ -21,7 +24,7 @@ def fhir_client(request, config, session=None):
 
 def gather(data):
     """Resolved prefetch values grouped by kind: the Patient, then lists of each resource type."""
-    resources = {"patient": None, "observations": [], "conditions": [], "medications": []}
+    resources = {"patient": None, **{kind: [] for kind in KINDS.values()}}
     seen = set()
     for value in data.values():
         for resource in value if isinstance(value, list) else [value] if value else []:
@@ -38,6 +41,13 @@ def gather(data):
     return resources
 
 
+def thresholds_of(knowledge):
+    """The numeric thresholds the loaded rules compare each lab against (for censored results)."""
+    if knowledge.digest not in THRESHOLDS:
+        THRESHOLDS[knowledge.digest] = lab_thresholds(knowledge)
+    return THRESHOLDS[knowledge.digest]
+
+
 def invoke(service, request, evaluator, config, now=None, new_id=None, session=None):
     """Resolve the data, map it, and ask the service for its advice; 412 when required data is missing."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -51,6 +61,16 @@ def invoke(service, request, evaluator, config, now=None, new_id=None, session=N
             "data this service needs could not be obtained",
             {f"prefetch.{key}": [reason] for key, reason in required.items()})
     unavailable = tuple(f"{service.prefetch[key].purpose} ({reason})" for key, reason in prefetched.unavailable.items())
-    mapped = patient_context(gather(prefetched.data), context["patientId"], evaluator.vocabulary, now)
+    resources = gather(prefetched.data)
+    if "patient" in prefetched.data and prefetched.data["patient"] is None:
+        resources["patient_missing"] = True  # prefetched as null, or 404 on the FHIR server: said on the card
+    client = fhir_client(request, config, session)
+    if client is not None:
+        drafts = ((context.get("draftOrders") or {}).get("entry")) or []
+        wanted = external_medications(resources, [entry.get("resource") for entry in drafts])
+        resources["medication_resources"] += [item for item in read_all(client, wanted).values()
+                                              if item and item.get("resourceType") == "Medication"]
+    mapped = patient_context(resources, context["patientId"], evaluator.vocabulary, now,
+                             thresholds_of(evaluator.knowledge))
     call = Call(service.id, request["hook"], context, mapped, unavailable, now, new_id)
     return service.advise(call, evaluator)

@@ -47,7 +47,13 @@ LABS = Prefetch(f"Observation?patient={PATIENT}&code={','.join(LAB_CODES)}&_sort
                 "iron studies, folate and hemoglobin")
 PREGNANCY = Prefetch(f"Observation?patient={PATIENT}&code={','.join((PREGNANCY_STATUS, *GESTATIONAL_AGE))}"
                      "&_sort=-date&_count=20", False, "pregnancy status")
-MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active", False, "active medications")
+# `_include=MedicationRequest:medication` brings the Medication a request references (Epic and Oracle
+# Health send medicationReference). It is beyond the query features CDS Hooks 2.0 asks every client to
+# support: a client that cannot honour it omits the key or the Medications, and the service reads them.
+MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active&_include=MedicationRequest:medication",
+                       False, "active medications")
+STATEMENTS = Prefetch(f"MedicationStatement?patient={PATIENT}&status=active", False,
+                      "medications the patient reports taking")
 
 RLS_CODES = "ICD-10-CM G25.81 or SNOMED CT 32914008"
 
@@ -63,7 +69,7 @@ SERVICES = {service.id: service for service in (
               "Needs the patient, the problem list and recent iron studies, prefetched or readable on "
               "fhirServer; without them the call is answered 412.",
         prefetch={"patient": PATIENT_READ, "labs": LABS, "pregnancy": PREGNANCY, "conditions": CONDITIONS,
-                  "medications": MEDICATIONS},
+                  "medications": MEDICATIONS, "statements": STATEMENTS},
         advise=advice.iron_advice),
     Service(
         id="rls-medication-safety",

@@ -4,8 +4,8 @@ import logging
 from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 
-from cdss.api import json_body
 from cdss.audit import record_evaluation
+from cdss.body import json_body
 from cdss.errors import InvalidInputError, NotFoundError, error_response, flatten
 from cdss.hooks.errors import HookAuthError
 from cdss.hooks.feedback import record_feedback

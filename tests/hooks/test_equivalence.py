@@ -21,6 +21,7 @@ def ben_fhir_server(mock):
                       match=[match({"_count": "20"}, strict_match=False)])
     mock.add_callback(responses.GET, f"{FHIR}/Condition", callback=serve("ben-conditions.json"))
     mock.add_callback(responses.GET, f"{FHIR}/MedicationRequest", callback=serve("ben-medications.json"))
+    mock.add(responses.GET, f"{FHIR}/MedicationStatement", json={"resourceType": "Bundle", "type": "searchset"})
 
 
 @pytest.mark.parametrize(("native", "request_"), [("anna-native.json", "anna-patient-view-full.json"),
@@ -36,7 +37,7 @@ def test_native_and_cds_hooks_agree(hooks, fhir_server, native, request_):
     assert [code for code in codes(body["cards"]) if code != "data_unavailable"] == \
         [item["code"] for item in direct["recommendations"]]
     assert trace["missing"] == direct["missing"]
-    for card in body["cards"]:
+    for card in (card for card in body["cards"] if codes([card]) != ["data_unavailable"]):
         recommendation = next(item for item in direct["recommendations"]
                               if item["code"] == card["extension"][EXT]["recommendation"])
         assert card["indicator"] == recommendation["indicator"]

@@ -94,7 +94,7 @@ def test_resources_of_another_patient_are_ignored(hooks):
     _, body = post(hooks, "rls-iron", request)
     assert "order_iron_studies" in codes(body["cards"])
     assert "labs of another patient" not in str(body)
-    assert "observations of another patient were ignored" in str(body)
+    assert "Observation/anna-ferritin-2 is about another patient and was ignored" in str(body)
 
 
 def test_next_page_elsewhere_is_never_followed_with_the_token(hooks, fhir_server):

@@ -73,7 +73,8 @@ def test_unknown_units_and_comparators_are_not_used_and_said(evaluator):
     context = load_context(result)
     assert set(context["labs"]) == {"hemoglobin"}
     assert any("ferritin result could not be used" in note for note in result.notes)
-    assert any("comparator" in note for note in result.notes)
+    assert any("transferrin saturation result <5 %" in note and "could not be checked" in note
+               for note in result.notes)
 
 
 def test_the_most_recent_final_amended_or_corrected_result_wins(evaluator):

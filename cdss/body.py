@@ -1,0 +1,137 @@
+"""Request bodies: read within the route's byte limit and parsed as I-JSON (RFC 7493), every problem named.
+
+I-JSON is the interoperable subset of JSON: no duplicate member names (a parser keeping the last one
+would silently change the advice), no unpaired surrogates (not Unicode; they cannot be hashed or
+stored), and no NaN or Infinity (not JSON at all). Each is a 400 naming where it is. Numbers too large
+for a double stay as parsed (1e400 is infinity, a 401-digit integer an int): the schema that reads the
+field refuses them by name, and inside FHIR data the mapping drops the one value and says so.
+"""
+import json
+import math
+import re
+from collections import Counter
+
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from cdss.errors import InvalidInputError, MalformedJsonError, UnsupportedMediaTypeError
+
+MAX_JSON_DEPTH = 20  # a patient context nests 4 deep, a CDS Hooks call with its FHIR Bundles about 10
+MAX_INTEGER_DIGITS = 4300  # Python's own limit on int(); a longer integer is read as an infinity, named later
+# A surrogate can only come from a \uD800-\uDFFF escape or from CESU-8 bytes (json decodes with surrogatepass).
+MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class NotANumber:
+    """Where a NaN, Infinity or -Infinity literal stood (Python's json accepts them; JSON does not)."""
+
+    def __init__(self, text):
+        self.text = text
+
+
+class RepeatedKeys(dict):
+    """A JSON object that named some member more than once (the last value kept, as json would)."""
+
+    repeated = ()
+
+
+def read_body(limit):
+    """The raw body, refused with 413 past `limit` bytes whether it has a Content-Length or is chunked."""
+    environ = request.environ
+    if request.content_length is None and limit is not None and environ.get("wsgi.input_terminated"):
+        # Chunked: werkzeug would stop reading at the limit and hand on a truncated body. Read one byte past it.
+        raw = environ["wsgi.input"].read(limit + 1)
+        if len(raw) > limit:
+            raise RequestEntityTooLarge()
+        return raw
+    return request.get_data(cache=False)
+
+
+def json_body():
+    """The request body as a JSON object, or a 413/415/400 naming what is wrong."""
+    if not request.is_json:
+        raise UnsupportedMediaTypeError("the body must be JSON (Content-Type: application/json)")
+    body = parse_json(read_body(request.max_content_length) or b"null")
+    if not isinstance(body, dict):
+        raise InvalidInputError("the body must be a JSON object", {"_body": ["must be a JSON object"]})
+    return body
+
+
+def parse_json(raw):
+    """Parse bytes as I-JSON; MalformedJsonError names each duplicate key, surrogate or NaN by its path."""
+    flagged = []
+
+    def pairs_hook(pairs):
+        members = dict(pairs)
+        if len(members) == len(pairs):
+            return members
+        flagged.append(True)
+        repeated = RepeatedKeys(members)
+        repeated.repeated = sorted(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+        return repeated
+
+    def constant(text):
+        flagged.append(True)
+        return NotANumber(text)
+
+    try:
+        value = json.loads(raw, object_pairs_hook=pairs_hook, parse_constant=constant, parse_int=integer)
+    except RecursionError:
+        raise too_deep() from None
+    except ValueError:
+        raise MalformedJsonError("the body is not valid JSON") from None
+    if json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise too_deep()
+    if flagged or MAYBE_SURROGATE.search(raw):
+        found = problems(value)
+        if found:
+            raise MalformedJsonError("the body is not interoperable JSON (RFC 7493)", found)
+    return value
+
+
+def integer(text):
+    """A JSON integer; one longer than Python will convert is read as an infinity of its sign."""
+    if len(text) <= MAX_INTEGER_DIGITS:
+        return int(text)
+    return -math.inf if text.startswith("-") else math.inf
+
+
+def problems(value, path=""):
+    """{path: [message]} for every duplicate key, unpaired surrogate and NaN/Infinity literal in a value."""
+    found = {}
+    if isinstance(value, NotANumber):
+        found[path or "_body"] = [f"{value.text} is not a JSON number"]
+    elif isinstance(value, str):
+        if SURROGATE.search(value):
+            found[path or "_body"] = ["contains an unpaired UTF-16 surrogate (not Unicode text)"]
+    elif isinstance(value, (dict, list)):
+        for key in getattr(value, "repeated", ()):
+            found[join(path, key)] = ["this key appears more than once in the same object"]
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            if isinstance(key, str) and SURROGATE.search(key):
+                found[join(path, key)] = ["the key contains an unpaired UTF-16 surrogate"]
+            found.update(problems(item, join(path, str(key))))
+    return found
+
+
+def join(path, key):
+    """A field path as the error shape writes it: labs.ferritin.value, medications.0.name."""
+    key = SURROGATE.sub("\ufffd", key)  # the path itself must be encodable to be sent back
+    return f"{path}.{key}" if path else key
+
+
+def too_deep():
+    """The 400 for a body nested deeper than any request this service takes (checked before any schema)."""
+    return InvalidInputError("the body is nested too deeply",
+                             {"_body": [f"JSON nesting deeper than {MAX_JSON_DEPTH} levels"]})
+
+
+def json_depth(value, limit):
+    """How deeply a parsed JSON value nests (objects and arrays), counted breadth-first up to limit + 1."""
+    depth, level = 0, [value] if isinstance(value, (dict, list)) else []
+    while level and depth <= limit:
+        depth += 1
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+    return depth
