@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 from cdss.engine import RuleEngine
 from cdss.facts import build_facts
+from cdss.labels import Labeller
 from cdss.loader import PLACEHOLDER, compile_rules
 from cdss.vocabulary import Vocabulary
 
@@ -26,6 +27,7 @@ class Evaluator:
                        "name": rule.then["finding"], "by": rule.id}]
             for rule in knowledge.rules if "finding" in rule.then}
         self.engine = RuleEngine(compile_rules(knowledge), consequences)
+        self.labeller = Labeller(knowledge)
         self.new_id = new_id
 
     @property
@@ -54,7 +56,8 @@ class Evaluator:
         """Evaluate without reusing any result."""
         fact_set = build_facts(context, self.vocabulary)
         firings = unique_firings(self.engine.run(fact_set.facts), self.knowledge)
-        return Combination(self.knowledge, firings, fact_set).result(self.new_id(), self.ruleset)
+        result = Combination(self.knowledge, firings, fact_set).result(self.new_id(), self.ruleset)
+        return self.labeller.label(result)
 
 
 class RecentResults:
@@ -123,7 +126,7 @@ class Combination:
         for alias, kind, pattern in rule.aliases():
             fact = firing.matched[alias]
             if kind == "finding":
-                parts.append(f"finding {fact['name']} (from {fact['by']})")
+                parts.append(f"{self.knowledge.codes['findings'][fact['name']]['label']} (found by {fact['by']})")
                 if depth < 5:
                     chain.extend(self.reasoning(cause, depth + 1) for cause in self.by_rule.get(fact["by"], []))
                 continue

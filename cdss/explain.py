@@ -28,6 +28,11 @@ def describe(knowledge, kind, pattern):
     return equality(knowledge, kind, key, value)
 
 
+def label(knowledge, kind, name):
+    """How a clinician reads a fact's name: 'Ferritin', 'TSAT' (facts.yaml labels)."""
+    return knowledge.fact_spec(kind, name)["label"]
+
+
 def holds(pattern, fact):
     """Whether a pattern holds for a fact (the engine decided already; this picks what to explain)."""
     (key, value), = pattern.items()
@@ -56,17 +61,33 @@ def explainer(knowledge, kind, pattern):
         return lambda fact: [part for item, explain in branches if holds(item, fact) for part in explain(fact)]
     if key == "$nex":
         name = next(iter(value))
-        missing = [(f"{name} missing", name)]
+        missing = [(f"{label(knowledge, kind, name)} not recorded", name)]
         return lambda fact: list(missing)
     if key == "$ex":
         name = next(iter(value))
-        return lambda fact: [(f"{name} {quantity(knowledge, kind, name, fact[name])}", name)]
+        shown = label(knowledge, kind, name)
+        return lambda fact: [(f"{shown} {quantity(knowledge, kind, name, fact[name])}", name)]
     if key in SYMBOLS:
         (name, operand), = value.items()
-        bound = f" {SYMBOLS[key]} {quantity(knowledge, kind, name, operand)}"
-        return lambda fact: [(f"{name} {quantity(knowledge, kind, name, fact[name])}{bound}", name)]
-    equal = [(equality(knowledge, kind, key, value), key)]
+        shown, bound = label(knowledge, kind, name), f" {SYMBOLS[key]} {quantity(knowledge, kind, name, operand)}"
+        return lambda fact: [(f"{shown} {quantity(knowledge, kind, name, fact[name])}{bound}", name)]
+    equal = [(stated(knowledge, kind, key, value), key)]
     return lambda fact: list(equal)
+
+
+def stated(knowledge, kind, name, value):
+    """An equality as the reasoning states it: 'Hemochromatosis recorded', 'Pregnant: yes',
+    'Evidence that it worsens RLS: case reports only' (labels and value labels from facts.yaml)."""
+    spec = knowledge.fact_spec(kind, name)
+    if kind == "patient" and name.startswith("cond_"):
+        return f"{spec['label']} recorded" if value else f"No {spec['description']} recorded"
+    if isinstance(value, bool):
+        return f"{spec['label']}: {'yes' if value else 'no'}"
+    names = spec.get("value_labels") or {}
+    if kind == "medication" and name == "drug_class":
+        names = {code: entry["label"] for code, entry in knowledge.medications.items()}
+    shown = names.get(value, quantity(knowledge, kind, name, value))
+    return f"{spec['label']}: {shown}"
 
 
 def equality(knowledge, kind, name, value):

@@ -8,7 +8,7 @@ import yaml
 from marshmallow import ValidationError
 
 from cdss.explain import explainer
-from schemas.rulefile import (ALIAS, OPERATORS, ConditionValuesetSchema, FactsSchema, ManifestSchema,
+from schemas.rulefile import (ALIAS, OPERATORS, CodesSchema, ConditionValuesetSchema, FactsSchema, ManifestSchema,
                               MedicationValuesetSchema, ReferenceSchema, RuleSchema)
 
 KIND_OF_ALIAS = {"patient": "patient", "medication": "medication", "finding": "finding"}
@@ -54,12 +54,14 @@ class Knowledge:
     medications: dict
     conditions: dict
     digest: str
+    codes: dict = field(default_factory=dict)  # codes.yaml: output codes -> labels (cdss.labels reads it)
     by_id: dict = field(default_factory=dict)
     explainers: dict = field(default_factory=dict)  # (rule id, alias) -> cdss.explain.explainer, at load
 
     def __post_init__(self):
         self.by_id = {rule.id: rule for rule in self.rules}
-        self._flags = {f"cond_{name}": {"type": "boolean", "report_as": f"cond_{name}", "description": spec["label"]}
+        self._flags = {f"cond_{name}": {"type": "boolean", "report_as": f"cond_{name}", "description": spec["label"],
+                                        "label": capitalised(spec["label"])}
                        for name, spec in self.conditions.items()}
 
     def fact_spec(self, kind, name):
@@ -67,6 +69,11 @@ class Knowledge:
         if kind == "patient" and name.startswith("cond_"):
             return self._flags[name]
         return self.facts[kind][name]
+
+
+def capitalised(text):
+    """A label as the start of a line: 'obstructive sleep apnea' -> 'Obstructive sleep apnea'."""
+    return text[:1].upper() + text[1:]
 
 
 def read_yaml(path):
@@ -103,6 +110,7 @@ def load_rules(directory):
     manifest = load("manifest.yaml", ManifestSchema())
     facts = load(manifest["facts"], FactsSchema())
     references = load(manifest["references"], ReferenceSchema(), many_keys=True)
+    codes = load(manifest["codes"], CodesSchema())
     medications = load(manifest["valuesets"]["medications"], MedicationValuesetSchema())["classes"]
     conditions = load(manifest["valuesets"]["conditions"], ConditionValuesetSchema())["conditions"]
     rules = []
@@ -110,7 +118,7 @@ def load_rules(directory):
         for rule in load_topic(root, topic_file, digest):
             rules.append(Rule(topic=topic_file, order=len(rules), **rule))
     knowledge = Knowledge(manifest, rules, facts, references, medications, conditions,
-                          "sha256:" + digest.hexdigest())
+                          "sha256:" + digest.hexdigest(), codes)
     check_knowledge(knowledge)
     knowledge.explainers = {(rule.id, alias): explainer(knowledge, kind, pattern) for rule in rules
                             for alias, kind, pattern in rule.aliases() if kind != "finding"}
@@ -153,10 +161,22 @@ def check_knowledge(knowledge):
         cause = rule.then.get("cause")
         if cause and cause not in CAUSES:
             raise RuleFileError(f"{where}: unknown cause {cause!r}")
+        check_labels(knowledge, rule, where)
 
 
 CAUSES = ("iron_deficiency", "pregnancy", "renal_disease", "peripheral_neuropathy", "medication",
           "parkinson_disease", "other_comorbidity")
+
+
+def check_labels(knowledge, rule, where):
+    """Every code a rule outputs has a label in codes.yaml: the API never shows a code without one."""
+    then = rule.then
+    outputs = [("recommendations", then["recommendation"]["code"])] if "recommendation" in then else []
+    outputs += [(kind, then[key]) for kind, key in (("causes", "cause"), ("findings", "finding")) if key in then]
+    outputs += [("missing", item) for item in then.get("missing", [])]
+    for kind, code in outputs:
+        if code not in knowledge.codes[kind]:
+            raise RuleFileError(f"{where}: {code!r} has no label in {knowledge.manifest['codes']} ({kind})")
 
 
 def check_pattern(knowledge, kind, pattern, where):

@@ -4,12 +4,28 @@ from marshmallow import Schema, fields
 INDICATORS = ("info", "warning", "critical")
 
 
+
+
+def labels(description):
+    """A code -> label mapping, documented."""
+    return fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                       metadata={"description": description})
+
+
+class ReadableFactSchema(Schema):
+    fact = fields.String(required=True, metadata={"description": "the key in `facts`"})
+    label = fields.String(required=True, metadata={"description": "the fact as a clinician reads it: 'Ferritin'"})
+    value = fields.String(required=True, metadata={"description": "the value as text, with its unit: '30 ng/mL'"})
+
+
 class ReasoningSchema(Schema):
     rule = fields.String(required=True, metadata={"description": "id of the rule that fired"})
     version = fields.String(required=True)
     title = fields.String(required=True)
     statement = fields.String(required=True, metadata={"description": "the true parts of the rule's condition, with values"})
     facts = fields.Dict(required=True, metadata={"description": "the facts that made it fire, keyed with their unit"})
+    readable_facts = fields.List(fields.Nested(ReadableFactSchema), required=True,
+                                 metadata={"description": "`facts` with labels and value text, in the same order"})
     chain = fields.List(fields.Nested(lambda: ReasoningSchema()), metadata={"description": "rules whose findings this rule used"})
 
 
@@ -20,6 +36,8 @@ class ReferenceSchema(Schema):
 
 class RecommendationSchema(Schema):
     code = fields.String(required=True)
+    label = fields.String(required=True, metadata={"description": "the code as a clinician reads it ("
+                                                                  "codes.yaml); `title` is this patient's advice"})
     title = fields.String(required=True)
     detail = fields.String(required=True)
     indicator = fields.String(required=True, metadata={"enum": list(INDICATORS)})
@@ -32,6 +50,8 @@ class ClassificationSchema(Schema):
     type = fields.String(required=True, metadata={"enum": ["primary", "secondary", "undetermined"]})
     causes = fields.List(fields.String(), required=True)
     associated_conditions = fields.List(fields.String(), required=True)
+    cause_labels = labels("each cause with its label: {\"iron_deficiency\": \"Iron deficiency\"}")
+    associated_condition_labels = labels("each associated condition with its label (condition value set)")
     reasoning = fields.List(fields.Nested(ReasoningSchema), required=True)
 
 
@@ -52,6 +72,7 @@ class EvaluationSchema(Schema):
     classification = fields.Nested(ClassificationSchema, required=True)
     recommendations = fields.List(fields.Nested(RecommendationSchema), required=True)
     missing = fields.List(fields.String(), required=True)
+    missing_labels = labels("each missing item with its label: {\"pregnancy.trimester\": \"Trimester of pregnancy\"}")
     unrecognized = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
     fired_rules = fields.List(fields.Nested(FiredRuleSchema), required=True)
 

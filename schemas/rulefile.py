@@ -29,6 +29,7 @@ class ManifestSchema(Schema):
     topics = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     facts = fields.String(required=True)
     references = fields.String(required=True)
+    codes = fields.String(required=True, metadata={"description": "the labelled output codes (codes.yaml)"})
     valuesets = fields.Nested(ValuesetPathsSchema, required=True)
     contradictions = fields.List(fields.Nested(ContradictionSchema), load_default=list)
     lead_codes = fields.List(fields.String(validate=CODE), load_default=list)
@@ -39,6 +40,8 @@ class FactSchema(Schema):
     unit = fields.String()
     values = fields.List(fields.String())
     report_as = fields.String(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    value_labels = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     description = fields.String()
 
 
@@ -46,6 +49,29 @@ class FactsSchema(Schema):
     patient = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
     medication = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
     finding = fields.Dict(keys=fields.String(), values=fields.Nested(FactSchema), required=True)
+
+
+class LabelSchema(Schema):
+    """A code as a clinician reads it: a label that starts with a capital letter."""
+
+    label = fields.String(required=True, validate=[validate.Length(min=2, max=80), validate.Regexp(
+        r"^[A-Z0-9]", error="must start with a capital letter or a digit")])
+    description = fields.String()
+
+
+def labelled(key_validator=CODE):
+    """A mapping of codes to their labels."""
+    return fields.Dict(keys=fields.String(validate=key_validator), values=fields.Nested(LabelSchema),
+                       required=True)
+
+
+class CodesSchema(Schema):
+    """codes.yaml: every code a rule can output, with its label (the one label source of the API)."""
+
+    recommendations = labelled()
+    causes = labelled()
+    findings = labelled()
+    missing = labelled(validate.Regexp(r"^[a-z_]+(\.[a-z_]+)*$", error="must be a context field path"))
 
 
 class ReferenceSchema(Schema):

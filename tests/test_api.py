@@ -25,7 +25,7 @@ def evaluate(client, body):
 
 def test_the_issue_example(client):
     result = evaluate(client, ISSUE_EXAMPLE)
-    assert set(result) == {"evaluation_id", "ruleset", "classification", "recommendations", "missing",
+    assert set(result) == {"evaluation_id", "ruleset", "classification", "recommendations", "missing", "missing_labels",
                            "unrecognized", "fired_rules"}
     assert result["ruleset"]["id"] == "rls-iron" and result["ruleset"]["digest"].startswith("sha256:")
     assert result["classification"]["type"] == "secondary"
@@ -36,7 +36,7 @@ def test_the_issue_example(client):
     assert oral["indicator"] == "warning" and oral["references"][0]["url"].startswith("https://")
     why = oral["reasoning"][0]
     assert why["rule"] == "pregnancy.oral-iron" and why["version"] == "1.0.0"
-    assert "ferritin 32 ng/mL <= 75 ng/mL" in why["statement"]
+    assert "Ferritin 32 ng/mL <= 75 ng/mL" in why["statement"]
     assert why["facts"]["ferritin_ng_ml"] == 32
 
 
@@ -45,7 +45,7 @@ def test_chained_conclusions_show_the_chain(client):
     recheck = next(item for item in result["recommendations"] if item["code"] == "recheck_iron")
     chain = recheck["reasoning"][0]["chain"]
     assert chain[0]["rule"] == "iron.oral.adult"
-    assert "finding iron_therapy_indicated (from iron.oral.adult)" in recheck["reasoning"][0]["statement"]
+    assert "Iron therapy indicated (found by iron.oral.adult)" in recheck["reasoning"][0]["statement"]
 
 
 @pytest.mark.parametrize(("lab", "value", "unit", "fact", "canonical"), [
@@ -116,6 +116,7 @@ def test_age_alone_never_makes_a_case_secondary(client):
     result = evaluate(client, make_patient(patient={"age": 88}, rls={"onset_age": 80, "family_history": False,
                                                                      "criteria": ALL_CRITERIA}))
     assert result["classification"] == {"type": "primary", "causes": [], "associated_conditions": [],
+                                        "cause_labels": {}, "associated_condition_labels": {},
                                         "reasoning": result["classification"]["reasoning"]}
 
 

@@ -194,8 +194,9 @@ def detail(recommendation, result, ctx):
 
 
 def classification_line(classification):
-    """'**Classification:** secondary RLS (iron deficiency)'."""
-    causes = ", ".join(cause.replace("_", " ") for cause in classification["causes"])
+    """'**Classification:** secondary RLS (Iron deficiency)', with the causes' labels."""
+    labels = classification.get("cause_labels", {})
+    causes = ", ".join(escape(labels.get(cause, cause)) for cause in classification["causes"])
     return f"**Classification:** {classification['type']} RLS" + (f" ({causes})" if causes else "")
 
 
@@ -204,11 +205,20 @@ def reasoning_lines(reasoning):
     lines = ["", "**Why**", ""]
     for entry in walk(reasoning):
         lines.append(f"- `{entry['rule']}` {entry['version']}: {escape(entry['statement'])}")
-    facts = merged_facts(reasoning)
+    facts = readable_facts(reasoning)
     if facts:
         lines += ["", "**Facts used**", ""]
-        lines += [f"- {escape(name)}: {escape(shown(value))}" for name, value in facts.items()]
+        lines += [f"- {escape(label)}: {escape(value)}" for label, value in facts.items()]
     return lines
+
+
+def readable_facts(reasoning):
+    """The facts of the reasoning as labels and value text (the evaluation's readable_facts), first wins."""
+    facts = {}
+    for entry in walk(reasoning):
+        for fact in entry.get("readable_facts", []):
+            facts.setdefault(fact["label"], fact["value"])
+    return facts
 
 
 def common_lines(result, ctx):
@@ -216,7 +226,8 @@ def common_lines(result, ctx):
     lines = []
     missing = not_recorded(result, ctx)
     if missing:
-        lines += ["", f"**Not recorded:** {escape(', '.join(missing))}"]
+        labels = result.get("missing_labels", {})
+        lines += ["", f"**Not recorded:** {escape(', '.join(labels.get(item, item) for item in missing))}"]
     if ctx.remarks:
         lines += ["", f"**As reported:** {escape('; '.join(ctx.remarks))}"]
     if ctx.not_checked(result):
@@ -358,15 +369,6 @@ def evidence_text(tier):
     """How strong the link to RLS is, in words."""
     return {"standard": "reported to worsen RLS in case series and small prospective studies",
             "low": "linked to RLS in case reports only"}.get(tier, "not known to worsen RLS")
-
-
-def shown(value):
-    """A fact value as text."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def escape(text):

@@ -9,7 +9,7 @@ call is answered 412. Optional keys only narrow the advice, and a card says what
 from dataclasses import dataclass
 
 from cdss.hooks import advice
-from cdss.hooks.fhir import GESTATIONAL_AGE, LAB_CODES, PREGNANCY_STATUS
+from cdss.hooks.resources import GESTATIONAL_AGE, LAB_CODES, PREGNANCY_STATUS
 
 PATIENT = "{{context.patientId}}"
 

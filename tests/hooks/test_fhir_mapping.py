@@ -158,7 +158,7 @@ def test_not_pregnant_answer_and_a_newer_pregnancy_condition(evaluator):
 
 def test_pregnancy_from_a_condition_alone(evaluator):
     context = load_context(mapped(evaluator, conditions=[condition(SCT, "77386006")]))
-    assert "pregnancy" not in context
+    assert context["pregnancy"] == {"status": "pregnant"}
     result = evaluator.evaluate(context)
     assert "pregnancy" in result["classification"]["causes"]
 
@@ -187,3 +187,33 @@ def test_every_request_fixture_maps_to_a_valid_context(evaluator):
             resources[kind] += [entry["resource"] for entry in (prefetch.get(key) or {}).get("entry", [])]
         patient_id = prefetch["patient"]["id"]
         load_context(patient_context(resources, patient_id, evaluator.vocabulary, NOW))
+
+
+@pytest.mark.parametrize(("code", "recorded", "trimester"), [
+    ("Z3A.10", "2026-11-20", 1), ("Z3A.13", "2026-11-01", 2), ("Z3A.27", "2026-11-24", 2), ("Z3A.27", "2026-11-10", 3),
+    ("Z3A.01", "2026-11-20", 1), ("Z3A.01", "2026-09-01", None), ("Z3A.49", "2026-11-20", 3), ("Z3A.00", "2026-11-20", None)])
+def test_weeks_of_gestation_codes_give_the_trimester_today(evaluator, code, recorded, trimester):
+    weeks = {**condition(ICD, code), "recordedDate": recorded}
+    context = load_context(mapped(evaluator, conditions=[condition(ICD, "Z33.1"), weeks]))
+    assert context["pregnancy"].get("trimester") == trimester
+    assert context["pregnancy"]["status"] == "pregnant"
+
+
+def test_a_delivery_coded_after_a_pregnant_result_is_postpartum(evaluator):
+    status = {**observation("82810-3", when="2026-06-01"),
+              "valueCodeableConcept": {"coding": [{"system": SCT, "code": "77386006"}]}}
+    postpartum = {**condition(ICD, "Z39.2"), "recordedDate": "2026-11-01", "onsetDateTime": "2026-10-27"}
+    context = load_context(mapped(evaluator, observations=[status], conditions=[postpartum]))
+    if evaluator.vocabulary.condition({"system": "icd-10-cm", "code": "Z39.2"}) != "postpartum":
+        pytest.skip("the postpartum value set is not on this branch yet")
+    assert context["pregnancy"] == {"status": "postpartum", "weeks_postpartum": 4.0}
+
+
+@pytest.mark.parametrize("unit", ["wk", "weeks", "{week}", "d"])
+def test_gestational_age_units(evaluator, unit):
+    status = {**observation("82810-3", when="2026-11-24"),
+              "valueCodeableConcept": {"coding": [{"system": SCT, "code": "77386006"}]}}
+    value = 140 if unit == "d" else 20
+    age = observation("49051-6", value, unit, when="2026-11-24")
+    assert load_context(mapped(evaluator, observations=[status, age]))["pregnancy"] == {"status": "pregnant",
+                                                                                       "trimester": 2}

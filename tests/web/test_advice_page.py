@@ -76,7 +76,8 @@ def test_reasoning_opens_with_rules_facts_and_citations(page, live_server):
     text = page.text(why)
     for reason in oral["reasoning"]:
         assert reason["rule"] in text and reason["statement"] in text
-    assert "ferritin_ng_ml\n30" in text or "ferritin_ng_ml 30" in text
+    assert "Ferritin\n30 ng/mL" in text or "Ferritin 30 ng/mL" in text
+    assert "ferritin_ng_ml" not in text
     hrefs = [page.prop(link, "href") for link in page.find_all(".references a", within=why)]
     assert hrefs == [reference["url"] for reference in oral["references"]]
 

@@ -1,5 +1,7 @@
 """The page's form in headless Chromium: Clear, errors on the row that caused them, no stale advice,
 long names, the favicon (issue 11 item 8)."""
+import re
+
 import requests
 
 from tests.web.test_advice_page import fill, iron_deficient, submit_and_wait
@@ -101,3 +103,23 @@ def test_page_has_a_favicon(page, live_server):
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("image/svg+xml")
         assert response.content.lstrip().startswith(b"<svg")
+
+
+def test_advice_shows_labels_never_codes(page):
+    fill(page, {"#patient-age": "45", "#lab-ferritin": "30", "#lab-tsat": "15"})
+    page.select("#patient-sex", "male")
+    rows(page, "medications")(["mirtazapine"])
+    rows(page, "conditions")(["hemochromatosis", "sleep_apnea"])
+    submit_and_wait(page)
+    assert page.script(SHOWN_ADVICE) is True
+    page.script("document.querySelectorAll('#advice details').forEach(d => d.open = true)")
+    text = page.script("return document.getElementById('advice').innerText")
+    for code in ("iron_deficiency", "cond_hemochromatosis", "evidence = ", "rls.criteria", "sleep_apnea",
+                 "ferritin_ng_ml", "avoid_iron"):
+        assert code not in text
+    assert re.search(r"\b[a-z]+_[a-z_]+\b", text) is None, re.search(r"\b[a-z]+_[a-z_]+\b", text)
+    assert "Iron deficiency" in page.text(page.find(".classification-type"))
+    assert "Obstructive sleep apnea" in page.text(page.find(".associated"))
+    assert "RLS diagnostic criteria (IRLSSG 2014)" in page.text(page.find("#notes .missing"))
+    row = page.find('#cards .card[data-code="avoid_iron"] tr[data-fact="cond_hemochromatosis"]')
+    assert page.text(row) in ("Hemochromatosis yes", "Hemochromatosis\tyes", "Hemochromatosis\nyes")

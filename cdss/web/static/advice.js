@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   const LABELS = { critical: "Critical", warning: "Warning", info: "Info" };
+  const TYPES = { primary: "primary RLS", secondary: "secondary RLS", undetermined: "undetermined" };
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -13,11 +14,12 @@
   }
 
   function factsTable(facts) {
+    // The API's readable_facts: each fact as a clinician reads it ("Ferritin", "30 ng/mL"), never its key.
     const table = el("table", "facts");
-    Object.keys(facts).forEach(function (name) {
+    facts.forEach(function (fact) {
       const row = el("tr");
-      const value = facts[name];
-      row.append(el("th", null, name), el("td", null, Array.isArray(value) ? value.join(", ") : value));
+      row.dataset.fact = fact.fact;
+      row.append(el("th", null, fact.label), el("td", null, fact.value));
       table.append(row);
     });
     return table;
@@ -26,10 +28,10 @@
   function reasonItem(reason) {
     const item = el("li", "reason");
     const head = el("div", "reason-head");
-    head.append(el("code", "rule-id", reason.rule), el("span", "version", " v" + reason.version + " "),
-                el("span", "reason-title", reason.title));
+    head.append(el("span", "reason-title", reason.title), document.createTextNode(" "),
+                el("code", "rule-id", reason.rule), el("span", "version", " v" + reason.version));
     item.append(head, el("div", "statement", reason.statement));
-    if (Object.keys(reason.facts || {}).length) item.append(factsTable(reason.facts));
+    if ((reason.readable_facts || []).length) item.append(factsTable(reason.readable_facts));
     if (reason.chain && reason.chain.length) {
       const chain = el("ul", "chain");
       reason.chain.forEach(function (inner) { chain.append(reasonItem(inner)); });
@@ -62,7 +64,8 @@
     node.dataset.code = item.code;
     const source = el("div", "card-source");
     source.append(el("span", "indicator badge " + item.indicator, LABELS[item.indicator] || item.indicator),
-                  el("span", "source-label", " RLS decision support"));
+                  el("span", "code-label", " " + item.label),
+                  el("span", "source-label", " - RLS decision support"));
     const detail = el("div", "detail");
     detail.append(window.SafeMarkdown.render(item.detail));
     node.append(source, el("h3", "summary", item.title), detail, el("p", "strength", "Strength: " + item.strength));
@@ -80,11 +83,15 @@
     const box = el("div", "classification-box");
     const c = result.classification;
     const head = el("p", "classification-type");
-    head.append(el("span", "label", "Classification: "), el("strong", "type", c.type));
-    if (c.causes.length) head.append(el("span", "causes", " (" + c.causes.join(", ") + ")"));
+    head.append(el("span", "label", "Classification: "), el("strong", "type", TYPES[c.type] || c.type));
+    if (c.causes.length) {
+      head.append(el("span", "causes", " (" + c.causes.map(function (cause) {
+        return c.cause_labels[cause]; }).join(", ") + ")"));
+    }
     box.append(head);
     if (c.associated_conditions.length) {
-      box.append(el("p", "associated", "Associated conditions: " + c.associated_conditions.join(", ")));
+      box.append(el("p", "associated", "Associated conditions: " + c.associated_conditions.map(function (name) {
+        return c.associated_condition_labels[name]; }).join(", ")));
     }
     if (c.reasoning.length) box.append(why(c.reasoning, [], "Why this classification"));
     return box;
@@ -155,7 +162,10 @@
 
   function notes(result) {
     const box = el("div", "notes-box");
-    if (result.missing.length) box.append(el("p", "missing", "Missing: " + result.missing.join(", ")));
+    if (result.missing.length) {
+      box.append(el("p", "missing", "Not recorded: " + result.missing.map(function (item) {
+        return result.missing_labels[item]; }).join(", ")));
+    }
     Object.keys(result.unrecognized || {}).forEach(function (kind) {
       const line = el("p", "unrecognized");
       line.append(el("span", null, "Not recognised (" + kind + "): "));
