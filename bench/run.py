@@ -96,6 +96,8 @@ def run_screening(patients):
     print(f"\n== cohort screening (bench/screening.py, {patients:,} patients) ==", flush=True)
     subprocess.run([sys.executable, "-m", "bench.screening", "--patients", str(patients)], cwd=ROOT, check=True,
                    timeout=max(900, patients // 100))
+    print("\n== Bulk Data screening, multiprocessing vs Spark local (bench/bulk.py) ==", flush=True)
+    subprocess.run([sys.executable, "-m", "bench.bulk"], cwd=ROOT, check=True, timeout=3600)
 
 
 def main(argv=None):

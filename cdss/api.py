@@ -69,7 +69,7 @@ def rules():
             "condition": rule.when,
             "condition_text": " and ".join(f"{alias}: {describe(knowledge, kind, pattern)}"
                                            for alias, kind, pattern in rule.aliases()),
-            "outputs": rule.then, "strength": rule.strength, "rationale": rule.rationale,
+            "outputs": rule.then, "strength": rule.strength, "rationale": rule.rationale, "note": rule.note,
             "citations": [knowledge.references[key] for key in rule.citations]})
     return KnowledgeBaseSchema().dump({"ruleset": evaluator().ruleset,
                                        "last_reviewed": str(knowledge.manifest["last_reviewed"]),

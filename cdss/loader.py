@@ -32,6 +32,7 @@ class Rule:
     topic: str
     order: int
     rationale: str = ""
+    note: str = ""
     examples: list = field(default_factory=list)
     _aliases: tuple = field(default=None, init=False, repr=False, compare=False)
 

@@ -285,30 +285,82 @@ def open_input(path):
 
 
 @click.command("screen")
-@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["auto", "ndjson", "csv"]), default="auto",
-              help="Input format (default: .csv files are CSV, others NDJSON).")
-@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
-              help="Where to write one NDJSON result per patient (default: stdout).")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["auto", "ndjson", "csv", "bulk"]), default="auto",
+              help="Input format (default: a directory or an $export manifest is Bulk Data, .csv is CSV, else NDJSON).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Where to write one result per patient (default: stdout; a file for Parquet).")
+@click.option("--output-format", type=click.Choice(["ndjson", "parquet"]), default="ndjson",
+              help="Bulk Data only: NDJSON or Parquet (Parquet needs the spark extra's pyarrow).")
+@click.option("--engine", type=click.Choice(["multiprocessing", "spark"]), default="multiprocessing",
+              help="Bulk Data only: processes on this machine (default) or Spark.")
+@click.option("--master", help="Spark master URL (default: SPARK_MASTER, else local[*] on 127.0.0.1).")
+@click.option("--as-of", help="Bulk Data only: reference date or time (ISO) for ages (default: now).")
+@click.option("--all-patients", is_flag=True,
+              help="Bulk Data only: evaluate every patient, not only those with RLS on the problem list.")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
 @click.option("--summary-json", type=click.File("w", encoding="utf-8"), help="Also write the summary as JSON.")
 @click.option("--fail-on-invalid", is_flag=True, help="Exit with status 1 when any row is invalid.")
-def screen_command(input_path, fmt, output, workers, summary_json, fail_on_invalid):
-    """Screen a cohort (NDJSON or CSV): one result per patient, then a summary on stderr."""
+def screen_command(input_path, fmt, output, output_format, engine, master, as_of, all_patients, workers,
+                   summary_json, fail_on_invalid):
+    """Screen a cohort (NDJSON, CSV or a FHIR Bulk Data export): one result per patient, then a summary on stderr."""
+    from cdss.bulk.export import is_export  # noqa: PLC0415
     from cdss.config import load_config  # noqa: PLC0415
 
-    fmt = detect_format(input_path, fmt)
-    progress = Progress(sys.stderr, count_rows(input_path, fmt) if sys.stderr.isatty() else None)
-    summary = Summary()
-    with open_input(input_path) as handle:
-        for record in screen(read_rows(handle, fmt), fmt, load_config()["RULES_DIR"], workers):
-            output.write(json.dumps(record) + "\n")
-            summary.add(record)
-            progress.update()
-    progress.close()
-    output.flush()
+    rules_dir = load_config()["RULES_DIR"]
+    if fmt == "bulk" or (fmt == "auto" and input_path != "-" and is_export(input_path)):
+        options = {"master": master} if engine == "spark" else {"workers": workers}
+        summary = screen_export_command(input_path, rules_dir, engine, output, output_format, as_of,
+                                        all_patients, options)
+        invalid = summary.statuses["invalid"]
+    else:
+        if os.path.isdir(input_path) or engine != "multiprocessing" or output_format != "ndjson":
+            raise click.UsageError("--engine spark and Parquet output read FHIR Bulk Data exports only")
+        summary = screen_native(input_path, detect_format(input_path, fmt), rules_dir, output, workers)
+        invalid = len(summary.invalid_lines)
     click.echo(summary.text(), err=True)
     if summary_json:
         json.dump(summary.as_dict(), summary_json, indent=2)
-    if fail_on_invalid and summary.invalid_lines:
+    if fail_on_invalid and invalid:
         sys.exit(1)
+
+
+def screen_native(input_path, fmt, rules_dir, output, workers):
+    """Screen native NDJSON/CSV rows; returns the summary."""
+    progress = Progress(sys.stderr, count_rows(input_path, fmt) if sys.stderr.isatty() else None)
+    summary = Summary()
+    with open_input(input_path) as handle, click.open_file(output, "w", encoding="utf-8") as out:
+        for record in screen(read_rows(handle, fmt), fmt, rules_dir, workers):
+            out.write(json.dumps(record) + "\n")
+            summary.add(record)
+            progress.update()
+    progress.close()
+    return summary
+
+
+def screen_export_command(input_path, rules_dir, engine, output, output_format, as_of, all_patients, options):
+    """Screen a Bulk Data export with a backend; write NDJSON or Parquet; returns the summary."""
+    import datetime as dt  # noqa: PLC0415
+
+    from cdss.bulk.export import BulkExportError  # noqa: PLC0415
+    from cdss.bulk.patients import parse_now  # noqa: PLC0415
+    from cdss.bulk.run import screen_bulk, write_ndjson, write_parquet  # noqa: PLC0415
+
+    try:
+        now = parse_now(as_of) if as_of else dt.datetime.now(dt.timezone.utc)
+    except ValueError:
+        raise click.BadParameter("not an ISO date or date-time", param_hint="--as-of") from None
+    try:
+        records, summary = screen_bulk(input_path, rules_dir, engine, now, all_patients, **options)
+        keep = (lambda item: item["status"] != "unknown_patient") if all_patients else \
+            (lambda item: item["status"] in ("screened", "invalid"))
+        if output_format == "parquet":
+            if output == "-":
+                raise click.UsageError("Parquet output needs --output FILE")
+            write_parquet(records, output, keep)
+        else:
+            with click.open_file(output, "w", encoding="utf-8") as out:
+                write_ndjson(records, out, keep)
+    except BulkExportError as error:
+        raise click.ClickException(str(error)) from None
+    return summary

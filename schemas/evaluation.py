@@ -96,6 +96,7 @@ class RuleSummarySchema(Schema):
     outputs = fields.Nested(RuleOutputSchema, required=True)
     strength = fields.String(required=True)
     rationale = fields.String()
+    note = fields.String(metadata={"description": "a remark for rule authors (e.g. what was not verified)"})
     citations = fields.List(fields.Nested(ReferenceSchema), required=True)
 
 

@@ -142,7 +142,11 @@ class RuleSchema(Schema):
     title = fields.String(required=True)
     when = fields.Dict(required=True)
     then = fields.Nested(OutputSchema, required=True)
-    strength = fields.String(required=True)
+    # Grade and source only ("Conditional, low certainty (AASM; secondary-sourced)"): the page and the cards
+    # print it as it stands; remarks for rule authors go in `note`.
+    strength = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z]", error="must start with a capital letter (grade and source only; remarks go in `note`)"))
+    note = fields.String(metadata={"description": "a remark for rule authors, never shown as advice"})
     citations = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     rationale = fields.String()
     examples = fields.List(fields.Nested(ExampleSchema), load_default=list)

@@ -8,11 +8,5 @@ DRIVER=/usr/bin/chromedriver
 if [ -x "$CHROMIUM" ] && [ -x "$DRIVER" ]; then
     exit 0
 fi
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "chromium/chromedriver missing and cannot install them (needs root and apt-get)" >&2
-    exit 2
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >&2
-apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-dejavu-core >&2
+sh "$(dirname "$0")/apt-install.sh" "chromium/chromedriver" chromium chromium-driver fonts-dejavu-core
 [ -x "$CHROMIUM" ] && [ -x "$DRIVER" ]

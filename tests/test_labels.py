@@ -116,3 +116,29 @@ def test_cards_show_labels_not_codes(evaluator):
         shown = detail.replace("\\_", "_")
         assert "cond\\_" not in detail and "evidence = " not in shown
         assert not SNAKE.search(re.sub(r"`[^`]*`", "", shown)), shown
+
+
+EDITORIAL = re.compile(r"not verified|verified in text|design choice|strongest|differs? (by|in)|resolves|prevalence",
+                       re.IGNORECASE)
+
+
+def test_strengths_are_grade_and_source_only(knowledge):
+    for rule in knowledge.rules:
+        assert rule.strength[:1].isupper(), f"{rule.id}: {rule.strength}"
+        assert not EDITORIAL.search(rule.strength), f"{rule.id}: {rule.strength} (move the remark to `note`)"
+    notes = {rule.id: rule.note for rule in knowledge.rules if rule.note}
+    assert "Mirtazapine carries the strongest signal (Kolla 2018)." in notes.values()
+
+
+def test_a_lowercase_strength_is_refused_at_load(rules_copy):  # noqa: F811
+    edit(rules_copy, "renal.yaml", "    strength: Established association", "    strength: established association")
+    with pytest.raises(RuleFileError, match="renal.yaml.*strength.*capital letter"):
+        load_rules(rules_copy)
+
+
+SEARCH_PAGE = re.compile(r"[?&](term|query|q)=|/search\b")
+
+
+def test_citations_link_to_the_article_not_a_search_page(knowledge):
+    for key, reference in knowledge.references.items():
+        assert not SEARCH_PAGE.search(reference["url"]), f"{key}: {reference['url']}"

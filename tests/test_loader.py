@@ -39,8 +39,8 @@ BROKEN = [
     ("iron.yaml", "  - id: iron.oral.adult-low-tsat\n", ORAL, ["iron.yaml", "iron.oral.adult", "duplicate id"]),
     ("iron.yaml", "        - finding: {name: iron_therapy_indicated}",
      "        - finding: {name: iron_therapy_wanted}", ["iron.recheck.after-treatment", "iron_therapy_wanted"]),
-    ("iron.yaml", "        indicator: warning\n    strength: conditional, moderate",
-     "        indicator: urgent\n    strength: conditional, moderate", ["iron.yaml", "iron.oral.adult", "indicator"]),
+    ("iron.yaml", "        indicator: warning\n    strength: Conditional, moderate",
+     "        indicator: urgent\n    strength: Conditional, moderate", ["iron.yaml", "iron.oral.adult", "indicator"]),
     ("iron.yaml", "{age_group: adult}", "{age_group: elderly}", ["iron.yaml", "age_group must be one of"]),
     ("iron.yaml", "    version: 1.0.0\n    title: Oral iron", "    version: one\n    title: Oral iron",
      ["iron.yaml", "iron.oral.adult", "semantic version"]),
@@ -70,8 +70,8 @@ def test_invalid_yaml_names_the_file(rules_copy):
 
 
 def test_unknown_field_in_a_rule_is_refused(rules_copy):
-    edit(rules_copy, "renal.yaml", "    strength: established association",
-         "    strength: established association\n    severity: high")
+    edit(rules_copy, "renal.yaml", "    strength: Established association",
+         "    strength: Established association\n    severity: high")
     with pytest.raises(RuleFileError, match="renal.yaml: rule renal.cause.*severity"):
         load_rules(rules_copy)
 

@@ -1,5 +1,4 @@
 """Browser fixtures: Chromium installed by the project's script, the app on a real server, one WebDriver session."""
-import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +13,7 @@ from werkzeug.serving import make_server
 
 from cdss import create_app
 from tests.conftest import ROOT
+from tests.system import require
 from tests.web.webdriver import Browser
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -33,13 +33,7 @@ def free_port():
 @pytest.fixture(scope="session")
 def browser_binaries():
     """Chromium and chromedriver, installed by scripts/install-browser.sh when missing."""
-    done = subprocess.run(["sh", str(ROOT / "scripts" / "install-browser.sh")], capture_output=True, text=True,
-                          timeout=900, check=False)
-    if done.returncode != 0:
-        reason = f"headless Chromium is not available: {done.stderr.strip()[-500:]}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " (CI must run the browser tests)")
-        pytest.skip(reason)
+    require("install-browser.sh", "headless Chromium")
     return CHROMIUM, CHROMEDRIVER
 
 
