@@ -1,149 +1,71 @@
-"""The floor: the rules of rules/*.yaml written by hand as plain Python predicates over the same facts.
+"""The floor: the rules of rules/*.yaml as plain Python predicates over the same facts, no engine.
 
-This mirrors every rule's condition (not its explanation) so the benchmark can show what deciding
-costs with no engine at all. `fired(facts)` returns the ids of the rules that fire; the benchmark
-checks it against the service on every case, so a drift between this file and the rules is reported.
+Each rule's condition is compiled once into nested Python closures (comparisons, and/or), so deciding
+costs what hand-written predicates cost, and the floor cannot drift from the rule files: it is made
+from them. `fired(facts)` returns the ids of the rules that fire; the benchmark checks it against the
+service on every case.
 """
+import operator
+from pathlib import Path
+
+from cdss.loader import load_rules
+
+COMPARE = {"$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge}
+RULES = Path(__file__).resolve().parents[1] / "rules"
 
 
-def has(fact, name):
-    return name in fact
+def compile_pattern(pattern):
+    """A durable_rules pattern as a predicate over one fact (a missing attribute never matches a test)."""
+    (key, value), = pattern.items()
+    if key in ("$and", "$or"):
+        parts = [compile_pattern(part) for part in value]
+        return (lambda fact: all(part(fact) for part in parts)) if key == "$and" else (
+            lambda fact: any(part(fact) for part in parts))
+    if key in ("$ex", "$nex"):
+        (name, _), = value.items()
+        return (lambda fact: name in fact) if key == "$ex" else (lambda fact: name not in fact)
+    if key in COMPARE:
+        (name, operand), = value.items()
+        compare = COMPARE[key]
+        return lambda fact: name in fact and compare(fact[name], operand)
+    return lambda fact: key in fact and fact[key] == value
 
 
-def eq(fact, name, value):
-    return name in fact and fact[name] == value
+class Floor:
+    """Every rule of a ruleset as (rule id, [(kind, predicate)], finding it asserts or None)."""
+
+    def __init__(self, knowledge):
+        self.rules = [(rule.id, [(kind, compile_pattern(pattern)) for _, kind, pattern in rule.aliases()],
+                       rule.then.get("finding")) for rule in knowledge.rules]
+
+    def fired(self, facts):
+        """The ids of the rules that fire; findings are asserted until nothing new fires."""
+        patient, medications = facts[0], facts[1:]
+        ids, findings = set(), []
+        while True:
+            new = [(rule_id, finding) for rule_id, terms, finding in self.rules if rule_id not in ids
+                   and all(self.matches(kind, test, patient, medications, findings) for kind, test in terms)]
+            if not new:
+                return ids
+            for rule_id, finding in new:
+                ids.add(rule_id)
+                if finding:
+                    findings.append({"name": finding, "by": rule_id})
+
+    @staticmethod
+    def matches(kind, test, patient, medications, findings):
+        """Whether some fact of the alias' kind satisfies the predicate."""
+        if kind == "patient":
+            return test(patient)
+        return any(test(fact) for fact in (medications if kind == "medication" else findings))
 
 
-def lt(fact, name, value):
-    return name in fact and fact[name] < value
-
-
-def le(fact, name, value):
-    return name in fact and fact[name] <= value
-
-
-def gt(fact, name, value):
-    return name in fact and fact[name] > value
-
-
-def ge(fact, name, value):
-    return name in fact and fact[name] >= value
-
-
-def any_true(fact, *names):
-    return any(eq(fact, name, True) for name in names)
-
-
-def adult_iron_candidate(p):
-    """The shared part of the adult iron-treatment rules."""
-    return (eq(p, "age_group", "adult") and eq(p, "pregnant", False) and eq(p, "cond_esrd_dialysis", False)
-            and eq(p, "cond_hemochromatosis", False))
-
-
-MALABSORPTION = ("cond_celiac_disease", "cond_bariatric_surgery", "cond_inflammatory_bowel_disease")
-PATIENT_RULES = {
-    "diagnosis.criteria-not-met": lambda p: eq(p, "dx_criteria", "unmet"),
-    "diagnosis.criteria-incomplete": lambda p: eq(p, "dx_criteria", "incomplete"),
-    "classification.cause.peripheral-neuropathy": lambda p: eq(p, "cond_peripheral_neuropathy", True),
-    "classification.cause.parkinson-disease": lambda p: eq(p, "cond_parkinson_disease", True),
-    "classification.cause.other-comorbidity": lambda p: any_true(p, "cond_multiple_sclerosis",
-                                                                  "cond_spinal_cord_injury"),
-    "classification.associated-condition": lambda p: eq(p, "associated_condition", True),
-    "classification.primary.iron-replete-adult": lambda p: (eq(p, "age_group", "adult") and gt(p, "ferritin", 75)
-                                                            and ge(p, "tsat", 20) and lt(p, "tsat", 45)),
-    "classification.primary.iron-replete-child": lambda p: (eq(p, "age_group", "child") and ge(p, "ferritin", 50)
-                                                            and has(p, "tsat") and lt(p, "tsat", 45)),
-    "classification.undetermined.iron-unknown": lambda p: not has(p, "ferritin") or not has(p, "tsat"),
-    "iron.workup.ferritin-missing": lambda p: not has(p, "ferritin"),
-    "iron.workup.tsat-missing": lambda p: not has(p, "tsat"),
-    "iron.deficiency.adult": lambda p: eq(p, "age_group", "adult") and (
-        (le(p, "ferritin", 75) and (not has(p, "tsat") or lt(p, "tsat", 45))) or lt(p, "tsat", 20)),
-    "iron.deficiency.child": lambda p: eq(p, "age_group", "child") and lt(p, "ferritin", 50),
-    "iron.deficiency.coded": lambda p: any_true(p, "cond_iron_deficiency_anemia", "cond_iron_deficiency"),
-    "iron.oral.adult": lambda p: (adult_iron_candidate(p) and le(p, "ferritin", 75) and lt(p, "tsat", 45)
-                                  and all(eq(p, name, False) for name in MALABSORPTION)),
-    "iron.oral.adult-low-tsat": lambda p: (adult_iron_candidate(p) and gt(p, "ferritin", 100)
-                                           and lt(p, "ferritin", 300) and lt(p, "tsat", 20)),
-    "iron.iv.adult-ferritin-75-100": lambda p: (adult_iron_candidate(p) and gt(p, "ferritin", 75)
-                                                and le(p, "ferritin", 100) and lt(p, "tsat", 45)),
-    "iron.iv.adult-malabsorption": lambda p: (adult_iron_candidate(p) and le(p, "ferritin", 75)
-                                              and lt(p, "tsat", 45) and any_true(p, *MALABSORPTION)),
-    "iron.iv.adult-alternative": lambda p: adult_iron_candidate(p) and le(p, "ferritin", 75) and lt(p, "tsat", 45),
-    "iron.boundary.ferritin-100": lambda p: (eq(p, "age_group", "adult") and eq(p, "pregnant", False)
-                                             and eq(p, "cond_esrd_dialysis", False) and eq(p, "ferritin", 100)),
-    "iron.not-indicated.replete": lambda p: (eq(p, "age_group", "adult") and eq(p, "cond_esrd_dialysis", False)
-                                             and gt(p, "ferritin", 100) and ge(p, "tsat", 20) and lt(p, "tsat", 45)),
-    "iron.not-indicated.ferritin-300": lambda p: (eq(p, "age_group", "adult") and eq(p, "cond_esrd_dialysis", False)
-                                                  and ge(p, "ferritin", 300) and lt(p, "tsat", 20)),
-    "iron.safety.tsat-45": lambda p: ge(p, "tsat", 45),
-    "iron.safety.hemochromatosis": lambda p: eq(p, "cond_hemochromatosis", True),
-    "iron.safety.overload-referral": lambda p: gt(p, "ferritin", 300) and ge(p, "tsat", 45),
-    "iron.discordant": lambda p: le(p, "ferritin", 75) and ge(p, "tsat", 45),
-    "iron.interpretation.inflammation": lambda p: gt(p, "ferritin", 75) and any_true(
-        p, "cond_ckd", "cond_esrd_dialysis", "cond_rheumatoid_arthritis", "cond_inflammatory_bowel_disease",
-        "cond_malignancy"),
-    "pregnancy.cause.pregnant": lambda p: eq(p, "pregnant", True),
-    "pregnancy.cause.postpartum": lambda p: eq(p, "postpartum", True) and le(p, "weeks_postpartum", 4),
-    "pregnancy.postpartum-weeks-missing": lambda p: eq(p, "postpartum", True) and not has(p, "weeks_postpartum"),
-    "pregnancy.trimester-missing": lambda p: eq(p, "pregnant", True) and not has(p, "trimester"),
-    "pregnancy.status-unknown": lambda p: (eq(p, "sex", "female") and eq(p, "pregnancy_status", "unknown")
-                                           and ge(p, "age_years", 15) and lt(p, "age_years", 50)),
-    "pregnancy.oral-iron": lambda p: (eq(p, "pregnant", True) and eq(p, "cond_hemochromatosis", False)
-                                      and le(p, "ferritin", 75) and lt(p, "tsat", 45)),
-    "pregnancy.boundary.ferritin-75": lambda p: eq(p, "pregnant", True) and eq(p, "ferritin", 75),
-    "pregnancy.iv-iron.second-third-trimester": lambda p: (eq(p, "pregnant", True) and ge(p, "trimester", 2)
-                                                           and eq(p, "cond_hemochromatosis", False)
-                                                           and lt(p, "ferritin", 35) and lt(p, "tsat", 45)),
-    "pregnancy.folate": lambda p: eq(p, "pregnant", True) and not has(p, "folate"),
-    "pediatrics.oral-iron": lambda p: (eq(p, "age_group", "child") and eq(p, "cond_hemochromatosis", False)
-                                       and lt(p, "ferritin", 50) and lt(p, "tsat", 45)),
-    "pediatrics.oral-iron-consider": lambda p: (eq(p, "age_group", "child") and eq(p, "cond_hemochromatosis", False)
-                                                and ge(p, "ferritin", 50) and le(p, "ferritin", 75)
-                                                and lt(p, "tsat", 45)),
-    "pediatrics.not-indicated": lambda p: eq(p, "age_group", "child") and gt(p, "ferritin", 100),
-    "renal.cause": lambda p: any_true(p, "cond_esrd_dialysis", "cond_ckd"),
-    "renal.dialysis.iv-iron": lambda p: (eq(p, "cond_esrd_dialysis", True) and eq(p, "cond_hemochromatosis", False)
-                                         and lt(p, "ferritin", 200) and lt(p, "tsat", 20)),
-    "renal.dialysis.nephrology": lambda p: eq(p, "cond_esrd_dialysis", True) and (
-        ge(p, "ferritin", 200) or ge(p, "tsat", 20)),
-    "renal.dialysis.other-measures": lambda p: eq(p, "cond_esrd_dialysis", True),
-    "medications.exacerbating-conditions": lambda p: any_true(p, "cond_sleep_apnea", "cond_alcohol_use_disorder"),
-    "folate.deficiency": lambda p: lt(p, "folate", 3),
-    "folate.possible-deficiency": lambda p: ge(p, "folate", 3) and lt(p, "folate", 4.4),
-    "folate.missing": lambda p: not has(p, "folate"),
-}
-MEDICATION_RULES = {
-    "iron.recheck.on-iron": lambda m: eq(m, "drug_class", "iron_supplement"),
-    "medications.worsening": lambda m: eq(m, "worsens_rls", True) and eq(m, "evidence", "standard"),
-    "medications.worsening-low-evidence": lambda m: eq(m, "worsens_rls", True) and eq(m, "evidence", "low"),
-}
-# Rules that assert a finding other rules use, and the rules that use findings.
-FINDINGS = {"classification.associated-condition": "possible_contributor", "folate.deficiency": "possible_contributor",
-            "iron.deficiency.adult": "iron_deficiency", "iron.deficiency.child": "iron_deficiency",
-            "iron.deficiency.coded": "iron_deficiency", "iron.oral.adult": "iron_therapy_indicated",
-            "iron.oral.adult-low-tsat": "iron_therapy_indicated", "iron.iv.adult-ferritin-75-100": "iron_therapy_indicated",
-            "iron.iv.adult-malabsorption": "iron_therapy_indicated", "pregnancy.oral-iron": "iron_therapy_indicated",
-            "pediatrics.oral-iron": "iron_therapy_indicated", "renal.dialysis.iv-iron": "iron_therapy_indicated"}
-FINDING_RULES = {
-    "classification.undetermined.possible-contributor": lambda p, found: "possible_contributor" in found and (
-        eq(p, "family_history", False) and (not has(p, "onset_age") or ge(p, "onset_age", 45))),
-    "iron.recheck.after-treatment": lambda p, found: "iron_therapy_indicated" in found,
-    "pregnancy.no-iv-iron.first-trimester": lambda p, found: (
-        "iron_deficiency" in found and eq(p, "pregnant", True) and eq(p, "trimester", 1)),
-    "pediatrics.iv-iron-specialist": lambda p, found: "iron_deficiency" in found and eq(p, "age_group", "child"),
-}
-DOPAMINERGIC = "medications.dopaminergic-augmentation"
+_floor = None
 
 
 def fired(facts):
     """The ids of the rules that fire for one evaluation's facts (patient fact first, then medications)."""
-    patient, medications = facts[0], facts[1:]
-    ids = {rule_id for rule_id, holds in PATIENT_RULES.items() if holds(patient)}
-    ids.update(rule_id for medication in medications for rule_id, holds in MEDICATION_RULES.items()
-               if holds(medication))
-    if eq(patient, "cond_parkinson_disease", False) and any(
-            eq(medication, "drug_class", "dopaminergic_rls_treatment") for medication in medications):
-        ids.add(DOPAMINERGIC)
-    found = {FINDINGS[rule_id] for rule_id in ids if rule_id in FINDINGS}
-    ids.update(rule_id for rule_id, holds in FINDING_RULES.items() if holds(patient, found))
-    return ids
+    global _floor  # noqa: PLW0603 - compiled once per process, on first use
+    if _floor is None:
+        _floor = Floor(load_rules(RULES))
+    return _floor.fired(facts)

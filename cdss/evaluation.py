@@ -166,19 +166,24 @@ class Combination:
         return self.knowledge.by_id[firing.rule_id]
 
     def classification(self):
-        """Secondary when any cause is found; primary only when a rule supports it and nothing argues against."""
-        causes, hints, withheld, reasoning = [], set(), False, []
+        """Secondary when any cause is found; primary only when a rule supports it and nothing argues against;
+        undetermined, without causes, when a rule withholds the classification (diagnosis not confirmed)."""
+        causes, hints, withheld, reasoning, explained = [], set(), False, [], []
         for firing in self.firings:
             then = self.rule(firing).then
             if "cause" in then or "classification" in then or then.get("withhold_classification"):
                 reasoning.append(self.reasoning(firing))
+                explained.append(firing)
             if "cause" in then and then["cause"] not in causes:
                 causes.append(then["cause"])
             if "classification" in then:
                 hints.add(then["classification"])
             withheld = withheld or then.get("withhold_classification", False)
         if withheld:
-            kind = "undetermined"
+            # The diagnosis is in doubt (an essential criterion recorded absent): no type, no RLS causes.
+            kind, causes = "undetermined", []
+            reasoning = [item for item, firing in zip(reasoning, explained)
+                         if self.rule(firing).then.get("withhold_classification")]
         elif causes:
             kind = "secondary"
         elif hints == {"primary"}:
@@ -189,22 +194,32 @@ class Combination:
                 "reasoning": reasoning}
 
     def recommendations(self):
-        """One recommendation per code, merged across firings, contradictions resolved, in display order."""
-        merged = {}
+        """One recommendation per plan, its reasoning from every rule that gave that plan, in display order.
+
+        A plan is a rule's recommendation output (code, title, text): rules sharing an output (a YAML
+        anchor) add their reasoning to one recommendation; a different plan is never merged into another's
+        text, except under a code declared `items` (one title, one line per medication). The manifest's code relations then apply: a superseded code gives way, a conflicting one is
+        withdrawn (a safety net: `rules check` proves no patient reaches it).
+        """
+        plans, codes = {}, self.knowledge.codes["recommendations"]
         for firing in self.firings:
             rule = self.rule(firing)
             output = rule.then.get("recommendation")
             if output is None:
                 continue
+            items = codes[output["code"]]["items"]
+            key = (output["code"], output["title"]) if items else (output["code"], output["title"], output["detail"])
             detail = fill(output["detail"], firing.matched)
-            entry = merged.get(output["code"])
+            entry = plans.get(key)
             if entry is None:
-                entry = merged[output["code"]] = {
+                entry = plans[key] = {
                     "code": output["code"], "title": fill(output["title"], firing.matched), "detail": detail,
                     "indicator": output["indicator"], "strength": rule.strength, "reasoning": [],
                     "references": [], "_order": rule.order}
             elif detail not in entry["detail"]:
-                entry["detail"] += " " + detail
+                entry["detail"] += " " + detail  # the same plan for another matched fact (a second medication)
+            if items and rule.strength not in entry["strength"]:
+                entry["strength"] += "; " + rule.strength
             if INDICATOR_ORDER[output["indicator"]] < INDICATOR_ORDER[entry["indicator"]]:
                 entry["indicator"] = output["indicator"]
             entry["reasoning"].append(self.reasoning(firing))
@@ -213,26 +228,32 @@ class Combination:
                 cited = {"citation": reference["citation"], "url": reference["url"]}
                 if cited not in entry["references"]:
                     entry["references"].append(cited)
-        self.resolve_contradictions(merged)
+        kept = self.apply_relations(list(plans.values()))
         lead = self.knowledge.manifest["lead_codes"]
-        ordered = sorted(merged.values(), key=lambda entry: (
+        ordered = sorted(kept, key=lambda entry: (
             lead.index(entry["code"]) if entry["code"] in lead else len(lead),
             INDICATOR_ORDER[entry["indicator"]], entry["_order"]))
         for entry in ordered:
             del entry["_order"]
         return ordered
 
-    def resolve_contradictions(self, merged):
-        """Withdraw advice that contradicts safer advice (the manifest's list); say so in the reasoning."""
-        for pair in self.knowledge.manifest["contradictions"]:
-            if pair["keep"] in merged and pair["drop"] in merged:
-                dropped = merged.pop(pair["drop"])
-                merged[pair["keep"]]["reasoning"].append({
-                    "rule": "ruleset.contradictions", "version": self.knowledge.manifest["version"],
-                    "title": "Contradictory advice withdrawn",
-                    "statement": f"{pair['drop']} withdrawn because {pair['keep']} applies",
-                    "facts": {"withdrawn": dropped["code"],
-                              "withdrawn_rules": [item["rule"] for item in dropped["reasoning"]]}})
+    def apply_relations(self, entries):
+        """Withdraw superseded and conflicting advice (manifest `relations`); say so in the kept advice."""
+        relations, labels = self.knowledge.manifest["relations"], self.knowledge.codes["recommendations"]
+        for kind, title, verb in (("supersedes", "Advice replaced", "replaced by"),
+                                  ("conflicting", "Contradictory advice withdrawn", "withdrawn: it contradicts")):
+            for first, second in relations[kind]:
+                winners = [entry for entry in entries if entry["code"] == first]
+                losers = [entry for entry in entries if entry["code"] == second]
+                if not winners or not losers:
+                    continue
+                entries = [entry for entry in entries if entry["code"] != second]
+                winners[0]["reasoning"].append({
+                    "rule": f"ruleset.{kind}", "version": self.knowledge.manifest["version"], "title": title,
+                    "statement": f"“{labels[second]['label']}” {verb} “{labels[first]['label']}”",
+                    "facts": {"withdrawn": second,
+                              "withdrawn_rules": [item["rule"] for entry in losers for item in entry["reasoning"]]}})
+        return entries
 
 
 def fill(text, matched):

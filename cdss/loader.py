@@ -11,6 +11,8 @@ from cdss.explain import explainer
 from schemas.rulefile import (ALIAS, OPERATORS, CodesSchema, ConditionValuesetSchema, FactsSchema, ManifestSchema,
                               MedicationValuesetSchema, ReferenceSchema, RuleSchema)
 
+# libyaml's safe loader when PyYAML was built with it (~10x faster; the rules load at every start-up and test).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 KIND_OF_ALIAS = {"patient": "patient", "medication": "medication", "finding": "finding"}
 
 
@@ -34,6 +36,7 @@ class Rule:
     rationale: str = ""
     note: str = ""
     examples: list = field(default_factory=list)
+    reviewed_for: list = field(default_factory=list)
     _aliases: tuple = field(default=None, init=False, repr=False, compare=False)
 
     def aliases(self):
@@ -80,7 +83,7 @@ def capitalised(text):
 def read_yaml(path):
     """Parse one YAML file, naming it in any error."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as error:
         raise RuleFileError(f"{path.name}: cannot read: {error}") from None
 
@@ -163,6 +166,23 @@ def check_knowledge(knowledge):
         if cause and cause not in CAUSES:
             raise RuleFileError(f"{where}: unknown cause {cause!r}")
         check_labels(knowledge, rule, where)
+    check_relations(knowledge)
+    for population, pattern in knowledge.manifest["populations"].items():
+        check_pattern(knowledge, "patient", pattern, f"manifest.yaml: populations: {population}")
+
+
+def check_relations(knowledge):
+    """Every code named by a relation, the lead codes or a cause is in codes.yaml; causes are the known ones."""
+    manifest = knowledge.manifest
+    named = [code for kind in ("conflicting", "supersedes") for pair in manifest["relations"][kind] for code in pair]
+    named += manifest["lead_codes"]
+    for cause, spec in manifest["causes"].items():
+        if cause not in CAUSES:
+            raise RuleFileError(f"manifest.yaml: causes: unknown cause {cause!r}")
+        named += spec["advice"] + spec["contradicted_by"]
+    for code in named:
+        if code not in knowledge.codes["recommendations"]:
+            raise RuleFileError(f"manifest.yaml: code {code!r} has no entry in {manifest['codes']} (recommendations)")
 
 
 CAUSES = ("iron_deficiency", "pregnancy", "renal_disease", "peripheral_neuropathy", "medication",

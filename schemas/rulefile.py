@@ -11,9 +11,28 @@ OPERATORS = {"$and", "$or", "$lt", "$lte", "$gt", "$gte", "$ex", "$nex"}
 ALIAS = re.compile(r"^(patient|medication|finding)(_[a-z0-9]+)?$")
 
 
-class ContradictionSchema(Schema):
-    keep = fields.String(required=True, validate=CODE)
-    drop = fields.String(required=True, validate=CODE)
+POPULATIONS = ("pregnancy", "lactation", "child", "dialysis")
+
+
+def code_pair(value):
+    """A pair of two different codes."""
+    if len(value) != 2 or value[0] == value[1]:
+        raise ValidationError("must be a pair of two different codes")
+
+
+class RelationsSchema(Schema):
+    """How recommendation codes relate; every pair not listed is compatible (may be shown together)."""
+
+    default = fields.String(required=True, validate=validate.OneOf(["compatible"]))
+    conflicting = fields.List(fields.List(fields.String(validate=CODE), validate=code_pair), load_default=list)
+    supersedes = fields.List(fields.List(fields.String(validate=CODE), validate=code_pair), load_default=list)
+
+
+class CauseRelationSchema(Schema):
+    """How a secondary cause relates to advice: what must accompany it, what it can never be shown with."""
+
+    advice = fields.List(fields.String(validate=CODE), load_default=list)
+    contradicted_by = fields.List(fields.String(validate=CODE), load_default=list)
 
 
 class ValuesetPathsSchema(Schema):
@@ -31,7 +50,11 @@ class ManifestSchema(Schema):
     references = fields.String(required=True)
     codes = fields.String(required=True, metadata={"description": "the labelled output codes (codes.yaml)"})
     valuesets = fields.Nested(ValuesetPathsSchema, required=True)
-    contradictions = fields.List(fields.Nested(ContradictionSchema), load_default=list)
+    relations = fields.Nested(RelationsSchema, required=True)
+    causes = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(CauseRelationSchema),
+                         required=True)
+    populations = fields.Dict(keys=fields.String(validate=validate.OneOf(POPULATIONS)), values=fields.Dict(),
+                              required=True)
     lead_codes = fields.List(fields.String(validate=CODE), load_default=list)
 
 
@@ -65,10 +88,19 @@ def labelled(key_validator=CODE):
                        required=True)
 
 
+class RecommendationCodeSchema(LabelSchema):
+    """A recommendation code names one kind of plan: its label, what the plan is, and whether it is a list."""
+
+    description = fields.String(required=True)
+    # items: the plan is a list under one title (one line per medication); its rules share the title.
+    items = fields.Boolean(load_default=False)
+
+
 class CodesSchema(Schema):
     """codes.yaml: every code a rule can output, with its label (the one label source of the API)."""
 
-    recommendations = labelled()
+    recommendations = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(RecommendationCodeSchema),
+                                  required=True)
     causes = labelled()
     findings = labelled()
     missing = labelled(validate.Regexp(r"^[a-z_]+(\.[a-z_]+)*$", error="must be a context field path"))
@@ -150,6 +182,9 @@ class RuleSchema(Schema):
     citations = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     rationale = fields.String()
     examples = fields.List(fields.Nested(ExampleSchema), load_default=list)
+    # Populations a clinician has read this rule's advice for; `rules check` fails when a recommendation
+    # can fire in a population it was not reviewed for.
+    reviewed_for = fields.List(fields.String(validate=validate.OneOf(POPULATIONS)), load_default=list)
 
     @validates("when")
     def validate_when(self, value, **kwargs):

@@ -59,11 +59,34 @@ BROKEN = {
     "placeholder of an untested fact": ("folate.yaml", "Serum folate {patient.folate} ng/mL is below",
                                         "Serum folate {patient.ferritin} ng/mL is below",
                                         ["folate.yaml: rule folate.deficiency", "may be missing"]),
-    "contradictory advice": ("pediatrics.yaml", "{age_group: child}, {cond_hemochromatosis: false}, {$lt: {ferritin: 50}}",
-                             "{age_group: child}, {$lt: {ferritin: 50}}",
+    "contradictory advice": ("pediatrics.yaml", "{cond_esrd_dialysis: false}, {cond_hemochromatosis: false}, {$or",
+                             "{cond_esrd_dialysis: false}, {$or",
                              ["pediatrics.yaml: rule pediatrics.oral-iron", "iron.yaml: rule iron.safety.hemochromatosis",
-                              "can fire together with contradictory advice (avoid_iron and oral_iron)",
+                              "can fire together with conflicting advice (avoid_iron and oral_iron)",
                               "condition hemochromatosis"]),
+    "child on dialysis given oral iron": (
+        "pediatrics.yaml", "{age_group: child}, {pregnant: false}, {cond_esrd_dialysis: false}, {cond_hemochromatosis: false}",
+        "{age_group: child}, {pregnant: false}, {cond_hemochromatosis: false}",
+        ["pediatrics.yaml: rule pediatrics.dialysis and pediatrics.yaml: rule pediatrics.oral-iron",
+         "conflicting advice (refer_specialist and oral_iron)", "age 10", "condition esrd_dialysis"]),
+    "two plans under one code": ("pregnancy.yaml", "code: iv_iron_alternative", "code: oral_iron",
+                                 ["pregnancy.yaml: rule pregnancy.oral-iron and pregnancy.yaml: rule "
+                                  "pregnancy.iv-iron.second-third-trimester",
+                                  "give two different plans under one code (oral_iron)"]),
+    "cause next to advice against it": (
+        "iron.yaml", "{$lt: {tsat: 20}}, {pregnant: false}, {$or: [{$nex: {ferritin: 1}}, {$lt: {ferritin: 300}}]}",
+        "{$lt: {tsat: 20}}, {pregnant: false}",
+        ["iron.yaml: rule iron.deficiency.adult and iron.yaml: rule iron.not-indicated.ferritin-300",
+         "the cause iron_deficiency is reported with advice that contradicts it (iron_not_indicated)", "ferritin 300"]),
+    "cause without its advice": (
+        "iron.yaml", "{$lt: {tsat: 20}}, {pregnant: false}, {$or",  "{$lt: {tsat: 20}}, {$or",
+        ["iron.yaml: rule iron.deficiency.adult: reports the cause iron_deficiency with none of its advice",
+         "pregnancy status pregnant"]),
+    "population not reviewed": ("renal.yaml", "reviewed_for: [dialysis]\n", "reviewed_for: []\n",
+                                ["renal.yaml: rule renal.dialysis.other-measures: can fire in dialysis but is "
+                                 "not reviewed for it", "condition esrd_dialysis"]),
+    "unknown code": ("folate.yaml", "code: folate_supplement", "code: folic_acid",
+                     ["folate.yaml: rule folate.deficiency", "'folic_acid' has no label in codes.yaml"]),
     "brand in two classes": ("valuesets/medications.yaml", "brands: [Haldol]", "brands: [Haldol, Reglan]",
                              ["valuesets/medications.yaml", "name 'reglan' is claimed by"]),
 }

@@ -7,6 +7,7 @@ import pytest
 
 from cdss.hooks.cards import CardContext, build_cards
 from cdss.loader import RuleFileError, load_rules
+from schemas.context import CRITERIA
 from tests.conftest import ROOT, labs, make_patient
 from tests.test_loader import edit, rules_copy  # noqa: F401 - the fixture
 
@@ -15,7 +16,7 @@ CASES = sorted((ROOT / "tests" / "golden" / "cases").glob("*.json"))
 BUSY = make_patient(patient={"age": 8, "sex": "female"}, labs=labs(ferritin=30, tsat=15),
                     medications=[{"name": "sertraline"}, {"name": "mirtazapine"}],
                     conditions=[{"name": "hemochromatosis"}, {"name": "sleep_apnea"}, {"name": "diabetes"}],
-                    rls={"criteria": {"urge_to_move": False}})
+                    rls={"criteria": dict.fromkeys(CRITERIA, True)})  # met: causes shown (not while in doubt)
 
 
 def contexts():
@@ -84,11 +85,11 @@ def test_missing_items_are_labelled(client):
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ("  oral_iron: {label: Oral iron}\n", "", "'oral_iron' has no label in codes.yaml (recommendations)"),
+    ("  oral_iron:\n", "  oral_iron_renamed:\n", "'oral_iron' has no label in codes.yaml (recommendations)"),
     ("  medication: {label: A medication that can worsen RLS}\n", "", "'medication' has no label"),
     ("  pregnancy.trimester: {label: Trimester of pregnancy}\n", "", "'pregnancy.trimester' has no label"),
     ("  iron_contraindicated: {label: Iron contraindicated}\n", "", "'iron_contraindicated' has no label"),
-    ("{label: Oral iron}", "{label: oral iron}", "capital letter"),
+    ('label: "Oral iron"', 'label: "oral iron"', "capital letter"),
 ])
 def test_an_output_without_a_label_is_refused_at_load(rules_copy, old, new, message):  # noqa: F811
     edit(rules_copy, "codes.yaml", old, new)

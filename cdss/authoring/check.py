@@ -1,10 +1,12 @@
 """`rules check`: everything the loader checks, plus what it cannot see file by file: value sets that
-collide, placeholders that name nothing, rules that can never fire, and rules that can fire together
-with contradictory advice (the manifest's `contradictions`)."""
+collide, placeholders that name nothing, rules that can never fire, and the combination proof (advice
+that conflicts, two plans under one code, causes without or against their advice, populations a rule
+was not reviewed for; see combination.py)."""
 import re
 from dataclasses import dataclass
 
-from cdss.authoring import logic, witness
+from cdss.authoring import logic
+from cdss.authoring.combination import check_combinations
 from cdss.evaluation import PLACEHOLDER, Evaluator
 from cdss.explain import holds
 from cdss.facts import medication_fact
@@ -32,30 +34,21 @@ def check_rules(directory):
         knowledge = load_rules(directory)
     except RuleFileError as error:
         return [Problem("error", "load", str(error))]
-    evaluator = Evaluator(knowledge, new_id=lambda: "check")
+    # The searches try some patients more than once (the same boundary values from different rules).
+    evaluator = Evaluator(knowledge, new_id=lambda: "check", reuse=4096)
     matcher = MedicationMatcher(knowledge)
     problems = check_valuesets(knowledge) + check_references(knowledge)
     for rule in knowledge.rules:
         problems += check_placeholders(knowledge, rule)
-        if not any(logic.satisfiable(term, specs(knowledge)) for term in logic.rule_dnf(knowledge, rule, matcher)):
+        if not any(logic.satisfiable(term, logic.fact_specs(knowledge)) for term in logic.rule_dnf(knowledge, rule, matcher)):
             problems.append(Problem("error", where(rule), "can never fire: its condition contradicts itself "
                                     "(bounds on one fact that exclude each other, or a value no patient has)"))
-    return problems + check_contradictions(knowledge, evaluator, matcher)
+    return problems + check_combinations(knowledge, evaluator, matcher, Problem)
 
 
 def where(rule):
     """'iron.yaml: rule iron.oral.adult'."""
     return f"{rule.topic}: rule {rule.id}"
-
-
-def specs(knowledge):
-    """fact name -> vocabulary entry of a patient fact ({} for a name the vocabulary lacks)."""
-    def spec(name):
-        try:
-            return knowledge.fact_spec("patient", name)
-        except KeyError:
-            return {}
-    return spec
 
 
 class MedicationMatcher:
@@ -145,45 +138,3 @@ def placeholder_problem(knowledge, aliases, match):
             logic.guaranteed(term, name) for term in logic.dnf(pattern)):
         return f"may be missing when the rule fires (its condition does not test {name}); the text would show it raw"
     return None
-
-
-def check_contradictions(knowledge, evaluator, matcher):
-    """Pairs of rules with contradictory outputs (manifest `contradictions`) that can fire for one patient."""
-    problems, spec = [], specs(knowledge)
-    for pair in knowledge.manifest["contradictions"]:
-        for first in rules_with_code(knowledge, pair["keep"]):
-            for second in rules_with_code(knowledge, pair["drop"]):
-                terms = [left + right for left in logic.rule_dnf(knowledge, first, matcher)
-                         for right in logic.rule_dnf(knowledge, second, matcher)]
-                terms = [term for term in terms if logic.satisfiable(term, spec)]
-                if not terms:
-                    continue  # proved: their conditions exclude each other
-                medications = medication_names(matcher, first, second)
-                found = witness.co_firing(evaluator, first.id, second.id, terms, medications)
-                if found is not None:
-                    problems.append(Problem("error", f"{where(first)} and {where(second)}",
-                                            f"can fire together with contradictory advice ({pair['keep']} and "
-                                            f"{pair['drop']}), e.g. for {summarise(found)}"))
-    return problems
-
-
-def rules_with_code(knowledge, code):
-    """Rules whose recommendation has this code."""
-    return [rule for rule in knowledge.rules if rule.then.get("recommendation", {}).get("code") == code]
-
-
-def medication_names(matcher, *rules):
-    """One ingredient per medication alias of the rules, to put in a candidate patient."""
-    names = [matcher.first(pattern) for rule in rules for _, kind, pattern in rule.aliases() if kind == "medication"]
-    return [name for name in names if name]
-
-
-def summarise(context):
-    """A witness patient in one line (the sections that matter)."""
-    parts = [f"age {context['patient']['age']}", f"sex {context['patient']['sex']}"]
-    parts += [f"{test} {lab['value']:g} {lab['unit']}" for test, lab in context["labs"].items()]
-    if "pregnancy" in context:
-        parts.append("pregnancy " + ", ".join(f"{key} {value}" for key, value in context["pregnancy"].items()))
-    parts += [f"condition {item['name']}" for item in context["conditions"]]
-    parts += [f"medication {item['name']}" for item in context["medications"]]
-    return "; ".join(parts)

@@ -80,9 +80,21 @@ def narrow(fact, op, value):
             fact["hi"] = bound
 
 
+# Boolean facts that one patient never has true together (both come from the one pregnancy status).
+EXCLUSIVE = (("pregnant", "postpartum"),)
+
+
 def satisfiable(term, specs):
-    """Whether a conjunction can hold for one fact: equal values agree and lie in range, intervals are not empty."""
-    for name, fact in constraints(term).items():
+    """Whether a conjunction can hold: per fact, equal values agree and lie in range, intervals are not empty;
+    across facts, no two exclusive facts are both true."""
+    facts = constraints(term)
+    if any(all(facts.get(name, {}).get("eq") == {True} for name in group) for group in EXCLUSIVE):
+        return False
+    status = facts.get("pregnancy_status", {}).get("eq", set())
+    for flag, value in (("pregnant", "pregnant"), ("postpartum", "postpartum")):
+        if facts.get(flag, {}).get("eq") == {True} and status and status != {value}:
+            return False  # pregnant and postpartum are read from the one pregnancy status
+    for name, fact in facts.items():
         (lo, lo_in), (hi, hi_in) = fact["lo"], fact["hi"]
         if len(fact["eq"]) > 1 or (fact["nex"] and (fact["ex"] or fact["eq"])):
             return False
@@ -106,3 +118,13 @@ def inside(value, fact):
 def guaranteed(term, name):
     """Whether a conjunction makes a fact present (tested by equality, comparison or $ex)."""
     return any(fact == name and op != "nex" for fact, op, _ in term)
+
+
+def fact_specs(knowledge):
+    """fact name -> vocabulary entry of a patient fact ({} for a name the vocabulary lacks)."""
+    def spec(name):
+        try:
+            return knowledge.fact_spec("patient", name)
+        except KeyError:
+            return {}
+    return spec

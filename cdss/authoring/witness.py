@@ -1,5 +1,6 @@
-"""Search for a patient on whom two rules fire together: candidate contexts built from the boundary values
-of their joint condition, run through the real schema and the real engine (the engine has the last word)."""
+"""Search for a patient with a given property (two rules firing together, a cause without its advice, a rule
+firing in a population): candidate contexts built from the boundary values of a condition in logic form,
+run through the real schema and the real engine (the engine has the last word)."""
 import itertools
 
 from marshmallow import ValidationError
@@ -28,11 +29,11 @@ def candidates(fact):
     return list(dict.fromkeys(round(value, 4) for value in (low, (low + high) / 2, high) if low <= value <= high))
 
 
-def assignments(term):
+def assignments(term, limit=LIMIT):
     """Every combination of candidate values of the facts a conjunction constrains (capped)."""
     facts = constraints(term)
     names = sorted(facts)
-    for values in itertools.islice(itertools.product(*(candidates(facts[name]) for name in names)), LIMIT):
+    for values in itertools.islice(itertools.product(*(candidates(facts[name]) for name in names)), limit):
         yield dict(zip(names, values))
 
 
@@ -41,7 +42,10 @@ def native_context(values, knowledge, medications):
     age = values.get("age_years")
     if not isinstance(age, (int, float)):
         age = ADULT_AGE - 8 if values.get("age_group") == "child" else 40
-    context = {"patient": {"age": age, "sex": values.get("sex", "female")}, "labs": {},
+    patient = {"age": age, "sex": values.get("sex", "female")}
+    if "age_years" in values and values["age_years"] is None:
+        del patient["age"]  # the condition asks for an unknown age
+    context = {"patient": patient, "labs": {},
                "medications": [{"name": name} for name in medications], "conditions": []}
     for test, unit in LABS.items():
         value = values.get(test)
@@ -98,14 +102,37 @@ def rls_section(values):
 
 def co_firing(evaluator, first, second, terms, medications):
     """A native context on which both rules fire, or None when none of the candidates does."""
+    return search(evaluator, terms, medications, lambda result, fired, _: first in fired and second in fired)
+
+
+def search(evaluator, terms, medications, found, limit=LIMIT):
+    """The first candidate context whose evaluation satisfies found(result, fired rule ids, loaded context)."""
     schema = PatientContextSchema()
     for term in terms:
-        for values in assignments(term):
+        for values in assignments(term, limit):
             context = native_context(values, evaluator.knowledge, medications)
             try:
-                fired = {item["rule"] for item in evaluator.evaluate(schema.load(context))["fired_rules"]}
+                loaded = schema.load(context)
+                result = evaluator.evaluate(loaded)
             except (ValidationError, UnknownConditionError):
                 continue  # not a possible patient
-            if first in fired and second in fired:
+            if found(result, {item["rule"] for item in result["fired_rules"]}, loaded):
                 return context
     return None
+
+
+def summary(context):
+    """A witness patient in one line (the sections that matter)."""
+    patient = context["patient"]
+    parts = [f"age {patient['age']}" if "age" in patient else "age unknown", f"sex {patient['sex']}"]
+    parts += [f"{test} {lab['value']:g} {lab['unit']}" for test, lab in context["labs"].items()]
+    if "pregnancy" in context:
+        parts.append("pregnancy " + ", ".join(f"{key} {value}" for key, value in context["pregnancy"].items()))
+    parts += [f"condition {item['name']}" for item in context["conditions"]]
+    parts += [f"medication {item['name']}" for item in context["medications"]]
+    criteria = context["rls"].get("criteria")
+    if criteria is None:
+        parts.append("RLS criteria not documented")
+    elif not all(criteria.values()):
+        parts.append("RLS criteria: " + ", ".join(f"{name} false" for name, value in criteria.items() if not value))
+    return "; ".join(parts)

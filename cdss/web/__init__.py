@@ -1,21 +1,68 @@
 """The clinician's pages: the advice page at / and the knowledge base at /rules (no clinical logic here)."""
+import datetime as dt
+import uuid
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
 
+from cdss.audit import record_evaluation
 from cdss.config import ROOT
+from cdss.errors import InvalidInputError
+from cdss.facts import UnknownConditionError, build_facts
+from cdss.hooks.cards import CardContext, build_cards
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
 
-# Where the page draws guideline thresholds on its strip (display only: the rules decide, not the page).
-# Ferritin 50 (children), 75, 100, 300 ng/mL and TSAT 20 %, 45 % are the thresholds of AASM 2025,
-# IRLSSG 2018 and the Mayo algorithm as written in rules/iron.yaml and rules/pediatrics.yaml.
-THRESHOLDS = {
-    "ferritin": {"label": "Ferritin", "unit": "ng/mL", "fact": "ferritin_ng_ml", "marks": [50, 75, 100, 300],
-                 "max": 600},
-    "tsat": {"label": "TSAT", "unit": "%", "fact": "tsat_percent", "marks": [20, 45], "max": 100},
+# Where the page draws guideline thresholds on its strip, per patient group (display only: the rules
+# decide, not the page). A band runs from the previous bound up to `to` (included when the rules say "at or
+# below"). tests/web/test_threshold_strip.py checks every bound against the thresholds written in the
+# group's rule files (`topics`), so the strip cannot drift from the rules.
+LABS = {"ferritin": {"label": "Ferritin", "unit": "ng/mL", "fact": "ferritin_ng_ml"},
+        "tsat": {"label": "TSAT", "unit": "%", "fact": "tsat_percent"}}
+
+
+def band(to, kind, label, inclusive=False):
+    """One coloured band of the strip: kind is treat, caution, none or stop (the colours)."""
+    return {"to": to, "kind": kind, "label": label, "inclusive": inclusive}
+
+
+NO_IRON_TSAT = [band(45, "none", "Iron allowed"), band(100, "stop", "No iron (TSAT 45% or more)")]
+GROUPS = {
+    "adult": {"label": "Adult", "topics": ["iron.yaml"], "bands": {
+        "ferritin": [band(75, "treat", "Iron advised (oral or IV)", True), band(100, "caution", "IV iron only", True),
+                     band(300, "none", "Iron not indicated"), band(600, "stop", "No iron: possible overload")],
+        "tsat": [band(20, "treat", "Low: iron deficiency"), *NO_IRON_TSAT]}},
+    "child": {"label": "Child (under 18)", "topics": ["pediatrics.yaml", "iron.yaml"], "bands": {
+        "ferritin": [band(50, "treat", "Oral iron"), band(75, "caution", "Oral iron may be considered", True),
+                     band(100, "none", "No RLS iron rule: ask a specialist", True),
+                     band(600, "none", "Iron not indicated")],
+        "tsat": NO_IRON_TSAT}},
+    "pregnancy": {"label": "Pregnancy", "topics": ["pregnancy.yaml", "iron.yaml"], "bands": {
+        "ferritin": [band(35, "treat", "Oral iron; IV may be considered from the second trimester"),
+                     band(75, "treat", "Oral iron", True), band(300, "none", "Iron not indicated"),
+                     band(600, "stop", "No iron: possible overload")],
+        "tsat": NO_IRON_TSAT}},
+    "dialysis": {"label": "Dialysis", "topics": ["renal.yaml"], "bands": {
+        "ferritin": [band(200, "treat", "IV iron sucrose if TSAT is below 20%"),
+                     band(600, "none", "Iron managed with nephrology")],
+        "tsat": [band(20, "treat", "IV iron sucrose if ferritin is below 200 ng/mL"),
+                 band(100, "none", "Iron managed with nephrology")]}},
 }
+DIALYSIS_CONDITIONS = ("dialysis", "esrd", "esrd_dialysis")  # condition value set names (whichever exist)
+
+
+def threshold_group(context, vocabulary):
+    """The patient's group for the strip, from the canonical facts the rules see (first that applies)."""
+    patient = build_facts(context, vocabulary).facts[0]  # the patient fact comes first
+    if patient.get("pregnant"):
+        return "pregnancy"
+    if any(patient.get(f"cond_{name}") for name in DIALYSIS_CONDITIONS):
+        return "dialysis"
+    return "child" if patient.get("age_group") == "child" else "adult"
+
+
+PAGE_SERVICE = "clinician-page"  # the service id on the page's cards (not a CDS Hooks service)
 
 # The page is served with its own scripts and styles only: nothing inline, nothing from a CDN.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -43,7 +90,28 @@ def secure_headers(response):
 @bp.get("/")
 def index():
     """The advice page: a patient context form, the example patients, and the rendered advice."""
-    return render_template("index.html", examples=example_names(), thresholds=THRESHOLDS)
+    return render_template("index.html", examples=example_names(),
+                           thresholds={"labs": LABS, "groups": {name: {"label": group["label"], "bands": group["bands"]}
+                                                                for name, group in GROUPS.items()}})
+
+
+@bp.post("/advice")
+def advice():
+    """The page's advice: the native evaluation, the CDS Hooks cards an EHR would get for it (links, override
+    reasons, proposed orders) and the patient's group for the threshold strip. Audited like the API."""
+    from cdss import api  # noqa: PLC0415 - the API blueprint is imported inside the factory too
+
+    context = api.load_context(api.json_body())
+    evaluator = api.evaluator()
+    try:
+        result = evaluator.evaluate(context)
+    except UnknownConditionError as error:
+        raise InvalidInputError("the patient context is invalid", error.fields) from None
+    record_evaluation(result, "page", context)
+    built = build_cards(result, CardContext(service_id=PAGE_SERVICE), new_id=lambda: str(uuid.uuid4()),
+                        now=dt.datetime.now(dt.timezone.utc))
+    return {"evaluation": result, "cards": [dict(card, code=code) for card, code, _ in built],
+            "group": threshold_group(context, evaluator.vocabulary)}
 
 
 @bp.get("/favicon.ico")

@@ -110,8 +110,8 @@ def test_partial_prefetch_reads_the_rest_from_fhir_following_pages(hooks, fhir_s
     assert set(token_seen) == {"Bearer ben-fhir-token"}
     trace = body["cards"][0]["extension"][EXT]
     assert trace["classification"]["causes"] == ["iron_deficiency", "renal_disease", "medication"]
-    assert "iv_iron" in codes(body["cards"])  # dialysis: ferritin 150 ng/mL (337.05 pmol/L), TSAT 15%
-    iv = card_for(body["cards"], "iv_iron")["extension"][EXT]
+    assert "iv_iron_sucrose" in codes(body["cards"])  # dialysis: ferritin 150 ng/mL (337.05 pmol/L), TSAT 15%
+    iv = card_for(body["cards"], "iv_iron_sucrose")["extension"][EXT]
     assert iv["facts"]["ferritin_ng_ml"] == 150
     assert "Observation/ben-hb" in iv["evidence"]  # from page 2
 
@@ -133,7 +133,7 @@ def test_pregnancy_and_trimester_from_observations(hooks):
     trace = body["cards"][0]["extension"][EXT]
     assert trace["classification"]["causes"][:2] == ["iron_deficiency", "pregnancy"]
     assert "oral_iron" in codes(body["cards"])
-    iv = card_for(body["cards"], "iv_iron")  # 2nd/3rd trimester, ferritin < 35
+    iv = card_for(body["cards"], "iv_iron_alternative")  # 2nd/3rd trimester, ferritin < 35
     assert iv["extension"][EXT]["facts"]["trimester"] == 3
 
 

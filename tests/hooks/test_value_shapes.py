@@ -155,7 +155,7 @@ def test_a_gestational_age_in_weeks_spelled_as_ehrs_do(hooks):
         if quantity:
             quantity.update({"unit": "weeks", "code": "{week}"})
     _, body = post(hooks, "rls-iron", request)
-    assert card(body, "iv_iron")["extension"][EXT]["facts"]["trimester"] == 3
+    assert card(body, "iv_iron_alternative")["extension"][EXT]["facts"]["trimester"] == 3
     assert "gestational age" not in str(body["cards"])
 
 

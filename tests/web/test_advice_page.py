@@ -60,7 +60,7 @@ def test_form_submission_renders_the_apis_advice_as_cards(page, live_server):
         assert card["summary"] == item["title"]
         assert f"indicator-{item['indicator']}" in card["cls"]
     oral = page.find('.card[data-code="oral_iron"]')
-    assert "Proposed order: oral iron supplementation" in page.text(oral)
+    assert "Proposed order: Prescribe ferrous sulfate 325 mg (65 mg elemental iron)" in page.text(oral)
     classification = page.text(page.find(".classification-type"))
     assert expected["classification"]["type"] in classification
 

@@ -1,6 +1,7 @@
-/* Lays out one evaluation from the native API as CDS Hooks-style cards: indicator, summary, detail,
-   proposed orders, an expandable "why" and the citations; plus the classification, a threshold strip
-   and what was missing or not recognised. Built with DOM nodes and textContent only. */
+/* Lays out one evaluation as the CDS Hooks cards an EHR gets: indicator, summary, detail, the proposed
+   orders, links and override reasons the cards carry, an expandable "why" and the citations; plus the
+   classification, the threshold strip of the patient's group and what was missing or not recognised.
+   Built with DOM nodes and textContent only. */
 (function () {
   "use strict";
   const LABELS = { critical: "Critical", warning: "Warning", info: "Info" };
@@ -59,7 +60,45 @@
     return details;
   }
 
-  function card(item, orders) {
+  function cdsParts(node, cdsCard) {
+    // What the CDS Hooks card carries besides its text: proposed orders, links and override reasons.
+    (cdsCard.suggestions || []).forEach(function (suggestion) {
+      const box = el("div", "suggestion");
+      box.append(el("span", "suggestion-label", "Proposed order: " + suggestion.label),
+                 el("span", "suggestion-note", " (not placed: order it in the EHR if you agree)"));
+      const actions = el("ul", "suggestion-actions");
+      (suggestion.actions || []).forEach(function (action) {
+        const resource = action.resource ? " (" + action.resource.resourceType + ", " + action.resource.status + ")" : "";
+        actions.append(el("li", null, action.description + resource));
+      });
+      box.append(actions);
+      node.append(box);
+    });
+    if ((cdsCard.links || []).length) {
+      const links = el("ul", "card-links");
+      cdsCard.links.forEach(function (link) {
+        const item = el("li");
+        item.append(/^https?:\/\//.test(link.url) ? window.SafeMarkdown.link(link.label, link.url)
+                                                : document.createTextNode(link.label));
+        links.append(item);
+      });
+      node.append(el("div", "links-label", "Links"), links);
+    }
+    if ((cdsCard.overrideReasons || []).length) {
+      const details = el("details", "overrides");
+      details.append(el("summary", null, "Reasons a clinician may record for not following this advice"));
+      const list = el("ul", "override-reasons");
+      cdsCard.overrideReasons.forEach(function (reason) {
+        const item = el("li", null, reason.display);
+        item.dataset.code = reason.code;
+        list.append(item);
+      });
+      details.append(list);
+      node.append(details);
+    }
+  }
+
+  function card(item, cdsCard) {
     const node = el("article", "card indicator-" + item.indicator);
     node.dataset.code = item.code;
     const source = el("div", "card-source");
@@ -69,12 +108,7 @@
     const detail = el("div", "detail");
     detail.append(window.SafeMarkdown.render(item.detail));
     node.append(source, el("h3", "summary", item.title), detail, el("p", "strength", "Strength: " + item.strength));
-    if (orders[item.code]) {
-      const suggestion = el("div", "suggestion");
-      suggestion.append(el("span", "suggestion-label", "Proposed order: " + orders[item.code]),
-                        el("span", "suggestion-note", " (not placed: order it in the EHR if you agree)"));
-      node.append(suggestion);
-    }
+    if (cdsCard) cdsParts(node, cdsCard);
     node.append(why(item.reasoning, item.references, "Why this advice"));
     return node;
   }
@@ -128,34 +162,58 @@
     return 100;
   }
 
-  function scale(test, spec, value) {
+  function bandOf(value, bands) {
+    // A band holds values up to its bound (included when the rules say "at or below").
+    return bands.find(function (band) { return band.inclusive ? value <= band.to : value < band.to; }) ||
+      bands[bands.length - 1];
+  }
+
+  function scale(test, lab, bands, value) {
     const row = el("div", "scale-row");
     row.dataset.lab = test;
-    const bounds = [0].concat(spec.marks, [spec.max]);
+    const bounds = [0].concat(bands.map(function (band) { return band.to; }));
     const bar = el("div", "scale");
-    spec.marks.forEach(function (mark) {
+    bands.forEach(function (band, index) {
+      const segment = el("span", "band band-" + band.kind);
+      const left = position(bounds[index], bounds);
+      segment.style.left = left + "%";
+      segment.style.width = (position(bounds[index + 1], bounds) - left) + "%";
+      segment.title = band.label;
+      segment.dataset.to = band.to;
+      bar.append(segment);
+    });
+    bounds.slice(1, -1).forEach(function (mark) {
       const tick = el("span", "tick", mark);
       tick.style.left = position(mark, bounds) + "%";
       bar.append(tick);
     });
-    const label = el("span", "scale-label", spec.label + " (" + spec.unit + ")");
+    const label = el("span", "scale-label", lab.label + " (" + lab.unit + ")");
     if (value === null) {
       row.append(label, bar, el("span", "scale-value missing", "not available"));
       return row;
     }
     const marker = el("span", "marker");
     marker.style.left = position(value, bounds) + "%";
-    marker.title = value + " " + spec.unit;
+    marker.title = value + " " + lab.unit;
     bar.append(marker);
-    row.append(label, bar, el("span", "scale-value", value + " " + spec.unit + (value > spec.max ? " (off scale)" : "")));
+    const max = bounds[bounds.length - 1];
+    const shown = el("span", "scale-value", value + " " + lab.unit + (value > max ? " (off scale)" : ""));
+    const band = bandOf(value, bands);
+    const meaning = el("span", "band-meaning band-text-" + band.kind, band.label);
+    const cell = el("span", "scale-reading");
+    cell.append(shown, meaning);
+    row.append(label, bar, cell);
     return row;
   }
 
-  function strip(result, context, thresholds) {
+  function strip(result, context, thresholds, group) {
     const box = el("div", "strip-box");
-    box.append(el("div", "strip-title", "Where the labs sit against the guideline thresholds"));
-    Object.keys(thresholds).forEach(function (test) {
-      box.append(scale(test, thresholds[test], labValue(result, context, test, thresholds[test])));
+    const spec = thresholds.groups[group];
+    box.dataset.group = group;
+    box.append(el("div", "strip-title", "Where the labs sit against the thresholds for: " + spec.label));
+    Object.keys(thresholds.labs).forEach(function (test) {
+      const lab = thresholds.labs[test];
+      box.append(scale(test, lab, spec.bands[test], labValue(result, context, test, lab)));
     });
     return box;
   }
@@ -178,12 +236,16 @@
     return box;
   }
 
-  function render(result, context, thresholds, orders) {
+  function render(answer, context, thresholds) {
+    // answer: POST /advice - the evaluation, the CDS Hooks cards built from it, the patient's group.
+    const result = answer.evaluation;
+    const cdsCards = {};
+    answer.cards.forEach(function (cdsCard) { cdsCards[cdsCard.code] = cdsCards[cdsCard.code] || cdsCard; });
     document.getElementById("classification").replaceChildren(classification(result));
-    document.getElementById("strip").replaceChildren(strip(result, context, thresholds));
+    document.getElementById("strip").replaceChildren(strip(result, context, thresholds, answer.group));
     const cards = document.getElementById("cards");
     cards.replaceChildren();
-    result.recommendations.forEach(function (item) { cards.append(card(item, orders)); });
+    result.recommendations.forEach(function (item) { cards.append(card(item, cdsCards[item.code])); });
     if (!result.recommendations.length) cards.append(el("p", "placeholder", "No advice applies."));
     document.getElementById("notes").replaceChildren(notes(result));
     document.getElementById("ruleset").textContent = "Ruleset " + result.ruleset.id + " " +

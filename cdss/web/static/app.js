@@ -1,21 +1,16 @@
-/* The advice page: reads the form into the native patient context, posts it to /api/v1/evaluate (the
-   API an EHR calls) and shows the answer as CDS Hooks-style cards. No clinical logic lives here: every
-   decision comes from the API; the page only lays it out. All text goes in through textContent. */
+/* The advice page: reads the form into the native patient context, posts it to /advice (the evaluation
+   /api/v1/evaluate returns, with the CDS Hooks cards built from it) and shows the cards. No clinical logic
+   lives here: every decision comes from the service; the page only lays it out. All text goes in through
+   textContent. */
 (function () {
   "use strict";
-  const API = "/api/v1/evaluate";
+  const API = "/advice";  // the native evaluation plus the CDS Hooks cards built from it
   const form = document.getElementById("context-form");
   const THRESHOLDS = JSON.parse(document.getElementById("thresholds").textContent);
   // What a list row's sub-fields are called on the page (the API names them by their JSON keys).
   const LIST_ITEMS = { medications: "Medication", conditions: "Condition" };
   const SUBFIELDS = { name: "name", rxnorm: "RxNorm code", system: "code system", code: "code" };
   let submittedRows = { medications: [], conditions: [] };  // body index -> row, for the last request
-  // Labels of the orders a recommendation proposes; the page never places them (the EHR does).
-  const ORDERS = {
-    order_iron_studies: "iron studies (ferritin, serum iron, TIBC, TSAT)",
-    oral_iron: "oral iron supplementation",
-    iv_iron: "IV iron infusion",
-  };
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -233,7 +228,7 @@
       return;
     }
     clearErrors();
-    window.AdviceView.render(body, context, THRESHOLDS, ORDERS);
+    window.AdviceView.render(body, context, THRESHOLDS);
   }
 
   form.addEventListener("submit", function (event) {
