@@ -3,9 +3,10 @@ import os
 
 from flask import Flask
 
-from cdss.config import database_url, load_config, patient_hash_salt
+from cdss.config import database_timeouts, database_url, load_config, patient_hash_salt
 from cdss.evaluation import Evaluator
 from cdss.loader import load_rules
+from cdss.serving import serialise_engine
 from cdss.storage import Store
 
 
@@ -19,19 +20,22 @@ def create_app(config=None):
 
     logs.init_app(app)  # JSON lines, one per request, with its request id
     app.json.sort_keys = False
-    app.extensions["cdss"] = Evaluator(load_rules(app.config["RULES_DIR"]), reuse=app.config["REUSE_RESULTS"])
-    store = Store(database_url(app.config, app.instance_path))
+    app.extensions["cdss"] = serialise_engine(
+        Evaluator(load_rules(app.config["RULES_DIR"]), reuse=app.config["REUSE_RESULTS"]))
+    store = Store(database_url(app.config, app.instance_path), database_timeouts(app.config))
     if app.config["MIGRATE_ON_START"]:
         store.migrate()
     app.extensions["cdss.store"] = store
     app.extensions["cdss.salt"] = patient_hash_salt(app.config, app.instance_path)
-    app.extensions["cdss.metrics"] = {"audit_failures": 0}
+    app.extensions["cdss.metrics"] = {}
+    from cdss import access, api, audit, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
 
-    from cdss import api, cli, errors  # noqa: PLC0415 - blueprints are imported inside the factory
+    audit.init_app(app, store)  # database, else the durable outbox, else 503
     from cdss import web  # noqa: PLC0415
     from cdss import health, openapi  # noqa: PLC0415
 
     errors.init_app(app)
+    access.init_app(app)  # who may call /api/v1 and /cds-services; security headers on every answer
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(health.bp)

@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
+from cdss.access import authenticate_native
 from cdss.audit import record_evaluation
 from cdss.body import json_body
 from cdss.errors import InvalidInputError, NotFoundError, flatten
@@ -14,6 +15,7 @@ from schemas.context import PatientContextSchema
 from schemas.evaluation import EvaluationSchema, KnowledgeBaseSchema, StoredEvaluationSchema, VocabularySchema
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate_native)  # an API key or a trusted issuer's JWT (cdss/access.py)
 context_schema = PatientContextSchema()
 
 

@@ -76,7 +76,12 @@ def parse_json(raw):
         return NotANumber(text)
 
     try:
-        value = json.loads(raw, object_pairs_hook=pairs_hook, parse_constant=constant, parse_int=integer)
+        try:
+            value = json.loads(raw, object_pairs_hook=pairs_hook, parse_constant=constant)
+        except ValueError as error:  # rare: only then pay for a Python call per integer
+            if "digits" not in str(error):  # "Exceeds the limit (4300 digits) for integer string conversion"
+                raise
+            value = json.loads(raw, object_pairs_hook=pairs_hook, parse_constant=constant, parse_int=integer)
     except RecursionError:
         raise too_deep() from None
     except ValueError:

@@ -15,17 +15,25 @@ DEFAULTS = {
     "PATIENT_HASH_SALT": None,  # None: a random salt kept in instance/patient-hash.salt
     "AUDIT_PAYLOADS": False,  # store the full clinical payload with each evaluation (off: PHI)
     "REUSE_RESULTS": 256,  # recent results kept per worker for identical contexts (0: never reuse)
+    # Audit trail (ops): a record the database cannot take goes to the outbox; neither: 503 unless fail-open.
+    "AUDIT_FAIL_OPEN": False,  # True: answer even when no audit record can be kept (logged as critical)
+    "AUDIT_OUTBOX_DIR": None,  # None: the instance folder (outbox and shared counters)
+    "DB_CONNECT_TIMEOUT": 3.0,  # seconds to establish a database connection
+    "DB_STATEMENT_TIMEOUT": 3.0,  # seconds for one statement or audit write (client and server side)
+    "DB_POOL_TIMEOUT": 3.0,  # seconds to wait for a pooled connection
     # CDS Hooks (cdss/hooks/README.md): who may call, where we are reached, how we reach FHIR servers.
     "TRUSTED_ISSUERS": {},  # iss -> {"jwks": {...}} or {"jwks_url": ..., "jku_allowlist": [...]}
     "PUBLIC_URL": None,  # base URL clients call (the JWT `aud`); None: the request's own URL
-    "AUTH_DISABLED": False,  # development only: accept CDS Hooks calls without a JWT
+    "AUTH_DISABLED": None,  # None: on when any credential is configured; True: off (development only)
+    "API_KEYS": {},  # native API clients: name -> "sha256:<hex>" digest of the key (python -m cdss.access NAME)
+    "INSECURE_DEVELOPMENT": False,  # allow listening beyond loopback with authentication off (never in production)
     "JWT_LEEWAY_SECONDS": 60,  # clock skew allowed on exp/iat/nbf
     "JWT_MAX_LIFETIME_SECONDS": 3600,  # exp - iat above this is refused (bounds the jti replay cache)
     "JWKS_CACHE_SECONDS": 300,
     "FHIR_CONNECT_TIMEOUT": 3.05,
     "FHIR_READ_TIMEOUT": 10.0,
     "FHIR_MAX_PAGES": 10,  # Bundle pages followed per prefetch key
-    "CORS_ORIGINS": "*",  # browser-based EHRs and the sandbox; the JWT, not a cookie, authenticates
+    "CORS_ORIGINS": "",  # browser-based EHRs allowed on CDS Hooks, comma-separated ("": none; "*": any)
     "HOOKS_MAX_BODY_BYTES": 4 * 1024 * 1024,  # a CDS Hooks call carries prefetched FHIR Bundles
 }
 
@@ -39,9 +47,16 @@ ENVIRONMENT = {
     "CDSS_PATIENT_HASH_SALT": ("PATIENT_HASH_SALT", str),
     "CDSS_AUDIT_PAYLOADS": ("AUDIT_PAYLOADS", lambda value: value.lower() in ("1", "true", "yes")),
     "CDSS_REUSE_RESULTS": ("REUSE_RESULTS", lambda value: non_negative(int(value))),
+    "CDSS_AUDIT_FAIL_OPEN": ("AUDIT_FAIL_OPEN", lambda value: value.lower() in ("1", "true", "yes")),
+    "CDSS_AUDIT_OUTBOX_DIR": ("AUDIT_OUTBOX_DIR", str),
+    "CDSS_DB_CONNECT_TIMEOUT": ("DB_CONNECT_TIMEOUT", lambda value: positive(float(value))),
+    "CDSS_DB_STATEMENT_TIMEOUT": ("DB_STATEMENT_TIMEOUT", lambda value: positive(float(value))),
+    "CDSS_DB_POOL_TIMEOUT": ("DB_POOL_TIMEOUT", lambda value: positive(float(value))),
     "CDSS_TRUSTED_ISSUERS": ("TRUSTED_ISSUERS", json.loads),
     "CDSS_PUBLIC_URL": ("PUBLIC_URL", str),
-    "CDSS_AUTH_DISABLED": ("AUTH_DISABLED", lambda value: value.lower() in ("1", "true", "yes")),
+    "CDSS_AUTH_DISABLED": ("AUTH_DISABLED", lambda value: flag(value)),
+    "CDSS_API_KEYS": ("API_KEYS", json.loads),
+    "CDSS_INSECURE_DEVELOPMENT": ("INSECURE_DEVELOPMENT", lambda value: flag(value)),
     "CDSS_JWT_LEEWAY_SECONDS": ("JWT_LEEWAY_SECONDS", int),
     "CDSS_JWT_MAX_LIFETIME_SECONDS": ("JWT_MAX_LIFETIME_SECONDS", int),
     "CDSS_JWKS_CACHE_SECONDS": ("JWKS_CACHE_SECONDS", int),
@@ -53,10 +68,26 @@ ENVIRONMENT = {
 }
 
 
+def flag(value):
+    """A yes/no setting, strictly: a typo must not silently mean "no" for a security switch."""
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no", ""):
+        return False
+    raise ValueError("must be 1/true/yes or 0/false/no")
+
+
 def non_negative(number):
     """A count that cannot be negative."""
     if number < 0:
         raise ValueError("must be 0 or more")
+    return number
+
+
+def positive(number):
+    """A duration that must be more than zero (and finite)."""
+    if not 0 < number < float("inf"):
+        raise ValueError("must be a positive number of seconds")
     return number
 
 
@@ -89,6 +120,12 @@ def database_url(config, instance_path):
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def database_timeouts(config):
+    """The database timeouts in seconds: connect, statement, pool."""
+    return {"connect": config["DB_CONNECT_TIMEOUT"], "statement": config["DB_STATEMENT_TIMEOUT"],
+            "pool": config["DB_POOL_TIMEOUT"]}
 
 
 def patient_hash_salt(config, instance_path):

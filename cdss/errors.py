@@ -1,4 +1,5 @@
 """One error shape from one place: {"error": {"code", "message", "fields"}}, mapped to statuses by type."""
+import json
 import logging
 import os
 import signal
@@ -7,6 +8,7 @@ from flask import jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from cdss.engine import EngineCapacityError, EngineError
+from cdss.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +18,7 @@ class ApiError(Exception):
 
     status = 400
     code = "invalid_request"
+    headers = {}  # e.g. Retry-After on a 503
 
     def __init__(self, message, fields=None):
         super().__init__(message)
@@ -75,12 +78,32 @@ def error_response(status, code, message, fields=None):
     return jsonify(error=body), status
 
 
+def write_server_error(sock, status, reason, detail):
+    """gunicorn's own answer to a request it could not parse (400, 414, 431, ...), in the one error shape."""
+    from gunicorn import util  # noqa: PLC0415 - only under gunicorn
+
+    body = json.dumps({"error": {"code": reason.lower().replace(" ", "_"),
+                                 "message": f"{reason}: {detail[:200]}" if detail else reason}}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def answer_server_errors_in_json():
+    """Make gunicorn's workers (sync or gevent: both call util.write_error) answer in JSON; call in on_starting."""
+    from gunicorn import util  # noqa: PLC0415
+
+    util.write_error = write_server_error
+
+
 def init_app(app):
     """Register the error handlers: API errors, HTTP errors, engine failures, anything else."""
 
     @app.errorhandler(ApiError)
     def handle_api_error(error):
-        return error_response(error.status, error.code, error.message, error.fields)
+        response, status = error_response(error.status, error.code, error.message, error.fields)
+        response.headers.update(error.headers)
+        return response, status
 
     @app.errorhandler(RequestEntityTooLarge)
     def handle_too_large(error):
@@ -112,6 +135,13 @@ def init_app(app):
         log.error("rules engine failure: %s", type(error).__name__)
         return error_response(500, "evaluation_failed",
                               "the rules could not be evaluated; no advice was produced")
+
+    @app.errorhandler(StorageError)
+    def handle_storage(error):
+        # the database failed or passed its timeout (cdss/storage.py): a retryable 503, never a frozen worker
+        response, status = error_response(503, "storage_unavailable", "the database is unavailable; retry shortly")
+        response.headers["Retry-After"] = "5"
+        return response, status
 
     @app.errorhandler(Exception)
     def handle_unexpected(error):

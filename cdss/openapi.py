@@ -7,7 +7,7 @@ rules, so they can never drift from what the service answers.
 """
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -22,12 +22,14 @@ OPENAPI_VERSION = "3.0.3"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 PATH_ARGUMENT = re.compile(r"<(?:(?P<converter>[^:<>]+):)?(?P<name>[^<>]+)>")
 CONVERTER_TYPES = {"int": "integer", "float": "number"}
-ERROR_TEXT = {400: "invalid input; `fields` names each bad field", 404: "not found",
+ERROR_TEXT = {400: "invalid input; `fields` names each bad field", 401: "no valid credentials (the reason is only logged)",
+              404: "not found", 412: "data the service needs could not be had; `fields` says which and why",
               413: "the body is larger than the configured limit", 415: "the body is not JSON",
-              503: "not ready"}
+              503: "not ready, or credentials cannot be checked right now (Retry-After)"}
 ERROR_EXAMPLES = {
     400: {"error": {"code": "invalid_input", "message": "the patient context is invalid",
                     "fields": {"labs.ferritin.unit": ["unknown unit 'mg' for ferritin"]}}},
+    401: {"error": {"code": "unauthorized", "message": "unauthorized"}},
     404: {"error": {"code": "not_found", "message": "no evaluation 0d1e2f"}},
     413: {"error": {"code": "request_entity_too_large", "message": "the body is larger than the 65536-byte limit",
                     "fields": {"_body": ["more than 65536 bytes"]}}},
@@ -35,6 +37,14 @@ ERROR_EXAMPLES = {
                     "message": "the body must be JSON (Content-Type: application/json)"}},
 }
 EXAMPLE_EVALUATION_ID = "5b0e3c9a-8d3f-4f4e-9a61-2f0c1d7e8b42"
+# Who may call what (cdss/access.py, cdss/hooks/views.py): path prefix -> the schemes, any one of which suffices.
+SECURITY_SCHEMES = {
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "a key issued with `python -m cdss.access NAME`; configured as its SHA-256 digest"},
+    "trustedJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                   "description": "signed by a CDSS_TRUSTED_ISSUERS key; aud = the endpoint URL; jti used once"},
+}
+PROTECTED = {"/api/v1/": ("apiKey", "trustedJwt"), "/cds-services": ("trustedJwt",)}
 
 
 @dataclass
@@ -90,6 +100,10 @@ def resolve(examples, app):
 def operation_body(spec_operation, app, rule):
     """The OpenAPI operation object of one method of one route."""
     body = {"summary": spec_operation.summary, "responses": {}}
+    schemes = next((names for prefix, names in PROTECTED.items() if rule.rule.startswith(prefix)), ())
+    if schemes:  # with authentication on (any credential configured); a refusal is 401, a jti store outage 503
+        body["security"] = [{name: []} for name in schemes]
+        spec_operation = replace(spec_operation, errors=tuple(sorted({*spec_operation.errors, 401, 503})))
     if spec_operation.tags:
         body["tags"] = list(spec_operation.tags)
     parameters = path_parameters(rule)
@@ -169,6 +183,8 @@ def build_spec(app):
         operations = paths.setdefault(openapi_path(rule), {})
         for method in sorted(rule.methods - IGNORED_METHODS):
             operations[method.lower()] = operation_body(operation_of(view), app, rule)
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

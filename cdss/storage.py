@@ -7,15 +7,23 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import socket
 import threading
+import time
 import weakref
 from pathlib import Path
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, event, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from cdss.deadline import WATCHDOG, socket_of
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Seconds, not the worker timeout: a database that stops answering costs a request this long at most.
+TIMEOUTS = {"connect": 3.0, "statement": 3.0, "pool": 3.0}
 
 
 class StorageError(Exception):
@@ -80,6 +88,15 @@ class FeedbackRecord(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class AuditHeartbeat(Base):
+    """The readiness probe's write: one row per host, rewritten on each /readyz (a real commit)."""
+
+    __tablename__ = "audit_heartbeat"
+
+    host: Mapped[str] = mapped_column(String(64), primary_key=True)
+    written_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 def patient_hash(salt, patient_id):
     """A salted HMAC of a patient id: records can be linked without storing the id."""
     if not patient_id:
@@ -108,36 +125,88 @@ def close_quietly(audit):
             pass
 
 
+def engine_options(url, timeouts):
+    """Connection options that bound every wait on the database (connect, statement, pool)."""
+    if url.startswith("sqlite"):  # a locked file is the only wait SQLite has
+        return {"pool_pre_ping": True, "connect_args": {"check_same_thread": False, "timeout": timeouts["statement"]}}
+    # libpq keepalives and TCP_USER_TIMEOUT end a connection to a partitioned server within seconds
+    return {"pool_pre_ping": True, "pool_timeout": timeouts["pool"], "connect_args": {
+        "connect_timeout": max(1, round(timeouts["connect"])), "keepalives": 1, "keepalives_idle": 5,
+        "keepalives_interval": 2, "keepalives_count": 2, "tcp_user_timeout": int(timeouts["statement"] * 1000)}}
+
+
+def statement_timeout(milliseconds):
+    """A connect listener setting PostgreSQL's statement_timeout (the server ends a slow statement)."""
+    def listener(connection, record):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET statement_timeout = {int(milliseconds)}")
+        connection.commit()
+    return listener
+
+
 class Store:
     """The service's database: one engine, short sessions, every failure raised as StorageError."""
 
-    def __init__(self, url):
+    def __init__(self, url, timeouts=None):
         self.url = url
-        options = {"pool_pre_ping": True}
-        if url.startswith("sqlite"):
-            options["connect_args"] = {"check_same_thread": False, "timeout": 15}
-        self.engine = create_engine(url, **options)
+        self.timeouts = dict(TIMEOUTS, **(timeouts or {}))
+        self.engine = create_engine(url, **engine_options(url, self.timeouts))
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", tune_sqlite)
+        else:
+            event.listen(self.engine, "connect", statement_timeout(self.timeouts["statement"] * 1000))
+            self._bound_ping()
+            # Every pooled checkout (feedback, the jti table, reads) is bounded too: this service's
+            # transactions are a statement or two, so one held three statement timeouts is stuck.
+            event.listen(self.engine, "checkout", self._arm_checkout)
+            event.listen(self.engine, "checkin", self._disarm_checkin)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The audit insert runs on every evaluation: it keeps one connection per process instead of a
         # pool checkout, a pre-ping and a reset each time (141 -> 92 us a record on SQLite, bench/).
         self._audit = {}  # "pid" and "connection" of this process's audit connection
         self._audit_lock = threading.Lock()
         self._audit_insert = insert(EvaluationRecord.__table__)
+        self._cards_insert = insert(CardRecord.__table__)
+        dialect = sqlite if url.startswith("sqlite") else postgresql
+        self._replay_insert = dialect.insert(EvaluationRecord.__table__).on_conflict_do_nothing(index_elements=["id"])
+        self._replay_cards = dialect.insert(CardRecord.__table__).on_conflict_do_nothing(index_elements=["uuid"])
+        self._heartbeat = dialect.insert(AuditHeartbeat.__table__)
+        self._heartbeat = self._heartbeat.on_conflict_do_update(
+            index_elements=["host"], set_={"written_at": self._heartbeat.excluded.written_at})
         weakref.finalize(self, close_quietly, self._audit)
 
+    def _bound_ping(self):
+        """The pool's pre-ping within the statement timeout (a ping to a paused server waits for ever)."""
+        ping = self.engine.dialect.do_ping
+
+        def do_ping(dbapi_connection):
+            with WATCHDOG.deadline(socket_of(dbapi_connection), self.timeouts["statement"]):
+                return ping(dbapi_connection)
+
+        self.engine.dialect.do_ping = do_ping
+
+    def _arm_checkout(self, dbapi_connection, record, proxy):
+        record.info["deadline"] = WATCHDOG.arm(socket_of(dbapi_connection), 3 * self.timeouts["statement"])
+
+    def _disarm_checkin(self, dbapi_connection, record):
+        WATCHDOG.disarm(record.info.pop("deadline", None))
+
     def migrate(self):
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision (on an engine of its own: a migration on a slow
+        machine may take longer than the pool's deadlines allow)."""
         from alembic import command  # noqa: PLC0415 - only needed at start-up
         from alembic.config import Config  # noqa: PLC0415
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        engine = create_engine(self.url, poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            engine.dispose()
 
     def _write(self, *records):
         try:
@@ -155,19 +224,24 @@ class Store:
 
     def record_evaluation(self, result, source, patient_key, payload=None):
         """Store the audit record of one evaluation (a Core insert: the ORM's unit of work cost ~1 ms)."""
-        row = {
-            "id": result["evaluation_id"], "created_at": utcnow(), "source": source,
-            "ruleset_id": result["ruleset"]["id"], "ruleset_version": result["ruleset"]["version"],
-            "ruleset_digest": result["ruleset"]["digest"], "fired_rules": result["fired_rules"],
-            "classification": result["classification"]["type"], "causes": result["classification"]["causes"],
-            "recommendation_codes": [item["code"] for item in result["recommendations"]],
-            "patient_hash": patient_key, "payload": payload}
+        self.store_audit_row(audit_row(result, source, patient_key, payload))
+
+    def store_audit_row(self, row, cards=()):
+        """Insert one audit row (and its CDS Hooks cards) on this process's audit connection, in one
+        transaction, within the statement timeout."""
+        started = time.monotonic()
         with self._audit_lock:
             for attempt in (1, 2):
+                left = self.timeouts["statement"] - (time.monotonic() - started)
                 try:
+                    if left <= 0:
+                        raise StorageError("TimeoutError")
                     connection = self._audit_connection()
-                    connection.execute(self._audit_insert, row)
-                    connection.commit()
+                    with WATCHDOG.deadline(socket_of(connection.connection.dbapi_connection), left):
+                        connection.execute(self._audit_insert, row)
+                        if cards:
+                            connection.execute(self._cards_insert, list(cards))
+                        connection.commit()
                     return
                 except SQLAlchemyError as error:
                     close_quietly(self._audit)
@@ -175,11 +249,53 @@ class Store:
                     if attempt == 2 or not disconnected:  # a restarted server gets one retry
                         raise StorageError(type(error).__name__) from None
 
+    def store_replayed(self, records):
+        """Insert outbox records ({"evaluation", "cards"}), in order, in one transaction; an evaluation or
+        card already stored is skipped."""
+        def dated(row):
+            return dict(row, created_at=dt.datetime.fromisoformat(row["created_at"]))
+        rows = [dated(record["evaluation"]) for record in records]
+        cards = [dated(card) for record in records for card in record.get("cards", ())]
+
+        def work(connection):
+            if rows:
+                connection.execute(self._replay_insert, rows)
+            if cards:
+                connection.execute(self._replay_cards, cards)
+        self._bounded(work)
+
+    def probe_write(self):
+        """Whether an audit write is possible now: a heartbeat row is written and committed."""
+        row = {"host": socket.gethostname()[:64], "written_at": utcnow()}
+        try:
+            self._bounded(lambda connection: connection.execute(self._heartbeat, row))
+            return True
+        except StorageError:
+            return False
+
+    def _bounded(self, work):
+        """Run `work(connection)` in one transaction on a pooled connection, within the statement timeout."""
+        try:
+            with self.engine.connect() as connection:
+                try:
+                    with WATCHDOG.deadline(socket_of(connection.connection.dbapi_connection),
+                                           self.timeouts["statement"]):
+                        work(connection)
+                        connection.commit()
+                except SQLAlchemyError:
+                    connection.invalidate()  # never hand a broken or read-only connection back to the pool
+                    raise
+        except SQLAlchemyError as error:
+            raise StorageError(type(error).__name__) from None
+
     def _audit_connection(self):
-        """This process's audit connection (a forked child never uses its parent's)."""
+        """This process's audit connection (a forked child never uses its parent's); it is held for good,
+        so the checkout deadline is lifted and each write gets its own."""
         if self._audit.get("pid") != os.getpid():
             self._audit.clear()
-            self._audit.update(pid=os.getpid(), connection=self.engine.connect())
+            connection = self.engine.connect()
+            WATCHDOG.disarm(connection.connection.record_info.pop("deadline", None))
+            self._audit.update(pid=os.getpid(), connection=connection)
         return self._audit["connection"]
 
     def close(self):
@@ -222,3 +338,21 @@ class Store:
             return True
         except SQLAlchemyError:
             return False
+
+
+def card_rows(evaluation_id, service_id, cards):
+    """The cards table's rows for a CDS Hooks response: cards are [(uuid, recommendation code, rule ids)]."""
+    now = utcnow()
+    return [{"uuid": uuid, "evaluation_id": evaluation_id, "service_id": service_id, "recommendation_code": code,
+             "rule_ids": rule_ids, "created_at": now} for uuid, code, rule_ids in cards]
+
+
+def audit_row(result, source, patient_key, payload=None):
+    """The audit table's row for one evaluation."""
+    return {
+        "id": result["evaluation_id"], "created_at": utcnow(), "source": source,
+        "ruleset_id": result["ruleset"]["id"], "ruleset_version": result["ruleset"]["version"],
+        "ruleset_digest": result["ruleset"]["digest"], "fired_rules": result["fired_rules"],
+        "classification": result["classification"]["type"], "causes": result["classification"]["causes"],
+        "recommendation_codes": [item["code"] for item in result["recommendations"]],
+        "patient_hash": patient_key, "payload": payload}

@@ -3,8 +3,10 @@ import copy
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 from cdss import create_app
+from cdss.access import key_digest
 from cdss.evaluation import Evaluator
 from cdss.loader import load_rules
 
@@ -24,12 +26,25 @@ def evaluator(knowledge):
     return Evaluator(knowledge)
 
 
+API_KEY = "test-api-key"  # configured only as its digest, like a deployment's keys
+
+
+class AuthenticatedClient(FlaskClient):
+    """A test client that sends the test API key with every request (tests/test_access.py proves refusals)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_X_API_KEY"] = API_KEY
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
-    """The application on a fresh SQLite database (PostgreSQL storage tests make their own)."""
+    """The application on a fresh SQLite database (PostgreSQL storage tests make their own), API keys on."""
     database = tmp_path_factory.mktemp("db") / "cdss.sqlite3"
-    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{database}",
-                       "PATIENT_HASH_SALT": "test-salt"})
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{database}",
+                      "PATIENT_HASH_SALT": "test-salt", "API_KEYS": {"tests": key_digest(API_KEY)}})
+    app.test_client_class = AuthenticatedClient
+    return app
 
 
 @pytest.fixture()

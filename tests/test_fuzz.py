@@ -5,6 +5,7 @@ every operation of /openapi.json. Both are bounded (examples per test) to stay w
 """
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdss import create_app
-from tests.conftest import make_patient
+from tests.conftest import API_KEY, make_patient
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # The session's app with one test client for all examples (hypothesis reruns a test body, not its fixtures).
@@ -110,27 +111,60 @@ def test_the_strategies_reach_valid_contexts(client):
     assert {200, 400} <= statuses
 
 
-def operations(app):
-    """Every operation of the served document, as schemathesis reads it."""
+def operations(app, prefix=""):
+    """Every operation of the served document (under a path prefix), as schemathesis reads it."""
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
-    return [result.ok() for result in schema.get_all_operations()]
+    return [operation for operation in (result.ok() for result in schema.get_all_operations())
+            if operation.path.startswith(prefix)]
 
 
-def test_schemathesis_finds_no_server_error_and_no_malformed_error(app):
-    found = operations(app)
-    assert len(found) >= 7
+def fuzz_operations(found, headers):
+    """Each operation with generated cases: never a 5xx; every error (native and CDS Hooks) in the one shape."""
     for operation in found:
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy())
         def check(case):
-            response = case.call()
+            response = case.call(headers=headers)
             assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:300]}"
-            native = case.path.startswith(("/api/", "/healthz", "/readyz"))
-            if native and response.status_code >= 400:
+            api = case.path.startswith(("/api/", "/cds-services"))
+            assert not api or str(response.status_code) in operation.definition.raw["responses"], \
+                f"{case.method} {case.formatted_path}: undocumented {response.status_code}"
+            if response.status_code >= 400 and (api or case.path.startswith(("/healthz", "/readyz"))):
                 error = json.loads(response.text)["error"]
                 assert error["code"] and error["message"]
 
         check()
+
+
+def test_schemathesis_finds_no_server_error_and_no_malformed_error(app):
+    found = operations(app)
+    assert len(found) >= 9
+    fuzz_operations(found, {"X-API-Key": API_KEY})
+
+
+def test_every_protected_operation_documents_and_answers_401(app, tmp_path):
+    document = app.test_client().get("/openapi.json").get_json()
+    secured = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/s.db", "PATIENT_HASH_SALT": "s",
+                          "API_KEYS": app.config["API_KEYS"], "TRUSTED_ISSUERS": {
+                              "https://ehr.example.org": {"jwks": {"keys": []}}}}).test_client()
+    checked = 0
+    for path, methods in document["paths"].items():
+        if not path.startswith(("/api/v1/", "/cds-services")):
+            continue
+        for method, operation in methods.items():
+            assert "401" in operation["responses"] and operation["security"], (method, path)
+            url = re.sub(r"{[^}]+}", "rls-iron", path)
+            response = secured.open(url, method=method.upper(), json={}, headers={"X-API-Key": "not-a-key"})
+            assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized", url
+            checked += 1
+    assert checked >= 7
+
+
+def test_schemathesis_fuzzes_cds_hooks_bodies(hooks_fuzz_client):
+    found = operations(hooks_fuzz_client.application, "/cds-services")
+    assert {operation.method.upper() for operation in found} == {"GET", "POST"} and len(found) == 3
+    assert all(operation.body for operation in found if operation.method.upper() == "POST")
+    fuzz_operations(found, {})
 
 
 # --- Input a JSON library lets through but the service must not reinterpret (issue 12, item 3) -------------

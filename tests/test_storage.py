@@ -83,7 +83,8 @@ def make_app(url, **config):
 
 
 def dispose(app):
-    """Close the app's pooled connections (an open connection left to the collector is a warning)."""
+    """Stop the audit replayer and close the app's pooled connections (an open one left is a warning)."""
+    app.extensions["cdss.audit"].close()
     app.extensions["cdss.store"].close()
 
 
@@ -198,34 +199,37 @@ def test_the_payload_is_stored_only_when_audit_payloads_asks(new_app):
     assert record.payload["labs"]["ferritin"]["value"] == 20
 
 
-def assert_answered_but_counted(app, caplog):
-    """The evaluation is answered 200; the failed audit write is counted and logged (without PHI)."""
-    metrics = app.extensions["cdss.metrics"]
-    before = metrics["audit_failures"]
+def assert_answered_from_the_outbox(app, caplog):
+    """The evaluation is answered 200; the failed database write is logged (without PHI), the record
+    is kept in the outbox, and the failure is counted for the process and the instance."""
+    trail = app.extensions["cdss.audit"]
+    before, failures_before = trail.local["outboxed"], trail.shared.snapshot()["database_failures"]
     with caplog.at_level(logging.ERROR, logger="cdss.audit"):
         response = app.test_client().post("/api/v1/evaluate", json=CASES[0])
     assert response.status_code == 200
     assert response.get_json()["recommendations"]
-    assert metrics["audit_failures"] == before + 1
+    assert trail.local["outboxed"] == before + 1
+    assert trail.shared.snapshot()["database_failures"] >= failures_before + 1
+    assert trail.outbox.depth() >= 1
     failures = [record.getMessage() for record in caplog.records if record.name == "cdss.audit"]
     assert any(response.get_json()["evaluation_id"] in message for message in failures)
     assert not any(RAW_ID in message for message in failures)
 
 
-def test_an_evaluation_whose_tables_were_dropped_is_still_answered(new_app, caplog):
+def test_an_evaluation_whose_tables_were_dropped_is_answered_and_kept_in_the_outbox(new_app, caplog):
     app = new_app()
     store = app.extensions["cdss.store"]
     with store.engine.begin() as connection:
         for table in ("feedback", "cards", "evaluations"):
             connection.execute(text(f"DROP TABLE {table}"))
-    assert_answered_but_counted(app, caplog)
+    assert_answered_from_the_outbox(app, caplog)
 
 
-def test_an_evaluation_whose_database_is_dead_is_still_answered(new_app, caplog, monkeypatch):
+def test_an_evaluation_whose_database_is_dead_is_answered_and_kept_in_the_outbox(new_app, caplog, monkeypatch):
     app = new_app()
     dead = Store("postgresql+psycopg://postgres@127.0.0.1:1/none")  # nothing listens on port 1
-    monkeypatch.setitem(app.extensions, "cdss.store", dead)
-    assert_answered_but_counted(app, caplog)
+    monkeypatch.setattr(app.extensions["cdss.audit"], "store", dead)
+    assert_answered_from_the_outbox(app, caplog)
     dead.close()
 
 
@@ -244,7 +248,7 @@ def test_the_audit_connection_survives_a_database_restart(caplog):
             assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
         answer = client.post("/api/v1/evaluate", json=CASES[0]).get_json()
         assert store.get_evaluation(answer["evaluation_id"]) is not None
-        assert app.extensions["cdss.metrics"]["audit_failures"] == 0
+        assert app.extensions["cdss.audit"].local["outboxed"] == 0
     finally:
         dispose(app)
         backend.close()

@@ -21,13 +21,24 @@ import requests
 from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from cdss.errors import ApiError
 from cdss.hooks.errors import HookAuthError
 
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+CURVE_NAMES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}  # cryptography's names
+MIN_RSA_BITS = 2048  # NIST SP 800-131A: RSA signatures under 2048 bits are disallowed
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
+
+
+class AuthUnavailableError(ApiError):
+    """The shared record of used `jti`s cannot be reached: no call is accepted until it can (fail closed)."""
+
+    status = 503
+    code = "authentication_unavailable"
+    headers = {"Retry-After": "5"}
 
 
 class ReplayCache:
@@ -63,13 +74,12 @@ REPLAY_TABLE = Table("jwt_replay", MetaData(),  # created by migration 0002
 class DatabaseReplayCache:
     """The `jti`s seen, in the service's database, so every gunicorn worker refuses a replay.
 
-    Rows are deleted once their token has expired. If the database fails, the per-process cache
-    still guards this worker (logged), rather than refusing every client."""
+    Rows are deleted once their token has expired. If the database fails, calls are refused (503):
+    a per-process memory would let a token replayed to another worker through."""
 
-    def __init__(self, engine, clock=time.time, fallback=None):
+    def __init__(self, engine, clock=time.time):
         self.engine = engine
         self.clock = clock
-        self.fallback = fallback or ReplayCache(clock=clock)
 
     def first_use(self, issuer, jti, expires):
         """Record a jti; False when it was already used (a replay)."""
@@ -83,8 +93,9 @@ class DatabaseReplayCache:
         except IntegrityError:
             return False
         except SQLAlchemyError as error:
-            log.error("jti replay table unavailable (%s): this worker's memory guards replays", type(error).__name__)
-        return self.fallback.first_use(issuer, jti, expires)
+            log.error("jti replay table unavailable (%s): calls refused until it is back", type(error).__name__)
+            raise AuthUnavailableError("authentication cannot be checked right now; retry shortly") from None
+        return True
 
 
 class KeySets:
@@ -174,9 +185,12 @@ class Verifier:
         if jwk.get("use", "sig") != "sig" or jwk.get("alg", alg) != alg or not fits(jwk, alg):
             raise HookAuthError("key does not fit the algorithm")
         try:
-            return jwt.PyJWK(jwk, algorithm=alg)
+            key = jwt.PyJWK(jwk, algorithm=alg)
         except jwt.PyJWTError:
             raise HookAuthError("unusable key") from None
+        if not strong_enough(key.key, alg):
+            raise HookAuthError("key too weak for the algorithm (RSA under 2048 bits, or an EC key on another curve)")
+        return key
 
     def decode(self, token, key, alg, issuer, audiences):
         """Signature, aud, iss, exp, iat and nbf, with the configured clock skew."""
@@ -212,3 +226,11 @@ def fits(jwk, alg):
     if alg.startswith(("RS", "PS")):
         return jwk.get("kty") == "RSA"
     return jwk.get("kty") == "EC" and jwk.get("crv") == CURVES[alg]
+
+
+def strong_enough(public_key, alg):
+    """Whether the key itself (not just its JWK labels) is fit: RSA of 2048 bits or more, EC on alg's curve."""
+    if alg.startswith(("RS", "PS")):
+        return getattr(public_key, "key_size", 0) >= MIN_RSA_BITS
+    curve = getattr(public_key, "curve", None)
+    return curve is not None and curve.name == CURVE_NAMES[alg]
