@@ -6,10 +6,9 @@ Every case is valid (the benchmark measures evaluation, not rejection).
 """
 import random
 
-CONDITIONS = ["esrd_dialysis", "ckd", "peripheral_neuropathy", "parkinson_disease", "multiple_sclerosis",
-              "iron_deficiency_anemia", "hemochromatosis", "diabetes", "sleep_apnea", "rheumatoid_arthritis",
-              "celiac_disease", "alcohol_use_disorder", "inflammatory_bowel_disease", "bariatric_surgery",
-              "malignancy", "fibromyalgia"]
+from cdss.config import ROOT
+from cdss.loader import load_rules
+
 CODED = [("icd-10-cm", "N18.6"), ("icd-10-cm", "E11.9"), ("icd-10-cm", "G47.33"), ("snomed", "73211009"),
          ("icd-10-cm", "Z99.2"), ("icd-10-cm", "I10")]  # some known, some not in the vocabulary
 MEDICATIONS = [{"name": "sertraline"}, {"name": "metoclopramide"}, {"name": "Zoloft"}, {"name": "mirtazapine"},
@@ -54,14 +53,14 @@ def criteria(rng):
     return met
 
 
-def make_case(rng, index):
-    """One patient context."""
+def make_case(rng, index, conditions):
+    """One patient context; condition names are drawn from `conditions` (the loaded value set)."""
     child = rng.random() < 0.1
     age = rng.randint(6, 17) if child else rng.randint(18, 90)
     sex = rng.choice(["female", "female", "male", "unknown"] if not child else ["female", "male"])
     case = {"patient": {"id": f"bench-{index}", "age": age, "sex": sex}, "labs": labs(rng, child),
             "medications": rng.sample(MEDICATIONS, rng.choice([0, 0, 1, 1, 2, 3, 5])),
-            "conditions": [{"name": name} for name in rng.sample(CONDITIONS, rng.choice([0, 0, 1, 2, 3]))]
+            "conditions": [{"name": name} for name in rng.sample(conditions, rng.choice([0, 0, 1, 2, 3]))]
             + [{"system": system, "code": code} for system, code in rng.sample(CODED, rng.choice([0, 0, 1, 2]))],
             "rls": {"onset_age": rng.randint(max(1, age - 30), age), "family_history": rng.random() < 0.4,
                     "criteria": criteria(rng)}}
@@ -74,7 +73,8 @@ def make_case(rng, index):
     return case
 
 
-def make_cases(count, seed=20261124):
-    """`count` varied patient contexts, the same for the same seed."""
-    rng = random.Random(seed)
-    return [make_case(rng, index) for index in range(count)]
+def make_cases(count, seed=20261124, knowledge=None):
+    """`count` varied patient contexts, the same for the same seed and condition value set."""
+    knowledge = knowledge or load_rules(ROOT / "rules")
+    rng, conditions = random.Random(seed), sorted(knowledge.conditions)
+    return [make_case(rng, index, conditions) for index in range(count)]

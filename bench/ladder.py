@@ -1,9 +1,11 @@
-"""Where a request's time goes: the WSGI cost of each layer in process, on the same cases, best of runs.
+"""Where a request's time goes: the WSGI CPU cost of each layer in process, on the same cases, best of runs.
 
 Each step adds one layer to the one before: a bare Flask JSON endpoint; the service's own framework
 (request id, JSON log line, CORS, error handlers) answering /healthz; /api/v1/evaluate with the audit
 write replaced by a no-op; the whole /api/v1/evaluate. No gunicorn, no sockets: what is left of a
-served request's cost is the server's, paid alike by both apps. Run alone: python -m bench.ladder.
+served request's cost is the server's, paid alike by both apps. The schema + raw durable app
+(bench/minimal_app.py) is measured the same way, as the reference. CPU time (time.process_time), not
+wall time: the machine is shared. Run alone: python -m bench.ladder.
 """
 import io
 import json
@@ -15,6 +17,7 @@ from pathlib import Path
 from werkzeug.test import EnvironBuilder
 
 import bench.bare_app
+import bench.minimal_app
 from bench.cases import make_cases
 from cdss import create_app
 
@@ -37,13 +40,13 @@ def call(app, prepared):
 
 
 def per_request_us(app, prepared, repeats=5):
-    """Best of `repeats` passes over the prepared requests: microseconds per request."""
+    """Best of `repeats` passes over the prepared requests: microseconds of CPU per request."""
     best = float("inf")
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = time.process_time()
         for item in prepared:
             call(app, item)
-        best = min(best, (time.perf_counter() - started) / len(prepared))
+        best = min(best, (time.process_time() - started) / len(prepared))
     return best * 1e6
 
 
@@ -71,6 +74,8 @@ def measure(cases, repeats=5):
         finally:
             store.record_evaluation = record
         steps.append(("evaluate (everything)", per_request_us(app, evaluate, repeats)))
+        steps.append(("schema + raw durable POST /evaluate", per_request_us(bench.minimal_app.app, [
+            environ("/evaluate", "POST", body) for body in bodies], repeats)))
         for handler, stream in streams:
             handler.setStream(stream)
         store.close()

@@ -1,24 +1,36 @@
 """The seam around durable_rules: the only module that imports it, and the owner of its sharp edges.
 
+The service drives durable's C engine (`durable_rules_engine`) directly with its own synchronous action
+loop; the stock `durable.engine.Host` path is kept (HostRuleEngine) so a differential test can prove
+that both give the same firings (tests/test_engine_differential.py).
+
 - Patient data is asserted as facts (not posted as events), so every matching rule fires.
 - One request is one fresh session id; its state is deleted in `finally`.
-- Every fact is handled: a catch-all rule's first term matches every fact, so durable never raises
-  MessageNotHandledException. The catch-all is a join that never completes (its second term waits for
-  a kind nothing asserts), so it costs no action: one that fired for every fact cost ~30 us a fact,
-  about a third of the engine's time (bench/).
+- Every fact is handled: a catch-all rule's first term matches every fact, so durable never answers
+  "not handled". The catch-all is a join that never completes (its second term waits for a kind
+  nothing asserts), so it costs no action.
 - Every session runs at least one action: deleting a session in which no action ran crashes the
   process (segmentation fault). A session marker fact, asserted first, fires one no-op rule; a
   session whose marker did not fire is left undeleted (a leak the state table bounds) and is an error.
-- The stock Host's background dispatch threads are disabled: every action runs synchronously on the
-  calling thread, so results are complete when `run` returns and never land in another session.
+- No background threads: every action runs on the calling thread, inside `run`, so results are
+  complete when it returns and never land in another session (the stock Host's dispatch timers did).
 - An exception inside an action is recorded and raised as RuleActionError, never parked silently.
-- The engine's messages carry the whole payload; they are never logged or passed on.
+- The engine's messages carry the payload; they are never logged or passed on.
+- The state table holds 1,024 live sessions per process; the next one is EngineCapacityError.
+
+Why the direct path is cheaper (ENGINE.md, measured with the same firings): the stock Host serialises
+the whole session state to JSON after every action and reads it back with `get_state`; this loop only
+completes the action. And the engine sees slim facts -- kind, fid and the attributes some rule tests,
+derived from the compiled ruleset at load -- while each firing reports the caller's full facts, found
+again by `fid` (so every fact of one evaluation needs its own fid).
 """
 import copy
+import json
 import threading
-import uuid
+import itertools
 from dataclasses import dataclass
 
+import durable_rules_engine as native
 from durable import engine as durable
 
 CATCH_ALL = "__every_fact__"
@@ -27,6 +39,9 @@ CATCH_ALL_RULE = {"all": [{"m": {"$ex": {"kind": 1}}}, {"never": {"kind": NEVER}
 SESSION = "__session__"
 SESSION_RULE = {"all": [{"session": {"kind": SESSION}}]}
 RESERVED = (NEVER, SESSION)
+IDENTITY = ("kind", "fid", "sid")  # what every asserted fact keeps, tested or not
+# durable_rules_engine result codes (src/rulespy/rules.c): 0 ok, 1 not handled, 2 already observed.
+HANDLED, NOT_HANDLED, OBSERVED = 0, 1, 2
 
 
 class EngineError(Exception):
@@ -53,6 +68,142 @@ class Firing:
     matched: dict
 
 
+class Session:
+    """What one evaluation's actions record: firings in firing order, failures, the marker."""
+
+    __slots__ = ("firings", "failed", "opened")
+
+    def __init__(self):
+        self.firings, self.failed, self.opened = [], [], False
+
+
+def read_attributes(definitions):
+    """Every fact attribute a rule condition names (as a value, a comparison, $ex or $nex), plus identity."""
+    names = set(IDENTITY)
+
+    def walk(pattern):
+        for key, value in pattern.items():
+            if key in ("$and", "$or"):
+                for part in value:
+                    walk(part)
+            elif key.startswith("$"):
+                for name, operand in value.items():
+                    if isinstance(operand, dict):  # a reference to another fact: not in the vocabulary
+                        raise ValueError(f"{key} on {name} compares with another fact; not supported")
+                    names.add(name)
+            else:
+                names.add(key)
+
+    for condition in definitions.values():
+        for term in condition.get("all", []) + condition.get("any", []):
+            for pattern in term.values():
+                walk(pattern)
+    return frozenset(names)
+
+
+def next_name(prefix, _names=iter(range(1, 1 << 62)), _lock=threading.Lock()):
+    """A ruleset name unique in this process (durable registers rulesets by name)."""
+    with _lock:
+        return f"{prefix}-{next(_names)}"
+
+
+class BaseRuleEngine:
+    """A compiled ruleset. `run(facts)` returns the firings of one evaluation, in firing order."""
+
+    def __init__(self, definitions, consequences):
+        """definitions: rule id -> durable condition; consequences: rule id -> facts the rule asserts."""
+        self.definitions = copy.deepcopy(definitions)
+        self.consequences = consequences
+        self._sessions = {}
+        self._sids = itertools.count(1)
+
+    def run(self, facts):
+        """Assert `facts` in a fresh session and return the firings; the session is always deleted."""
+        by_fid = {}
+        for fact in facts:
+            if fact.get("kind") in RESERVED:
+                raise ValueError(f"fact kinds {', '.join(RESERVED)} are reserved for the engine")
+            if fact.get("fid") in by_fid:
+                raise ValueError(f"two facts share the fid {fact['fid']!r}")
+            by_fid[fact.get("fid")] = fact
+        sid = f"{self.name}:{next(self._sids)}"  # unique in this process (count() is atomic under the GIL)
+        session = self._sessions[sid] = Session()
+        try:
+            self._evaluate(sid, session, facts, by_fid)
+        except MemoryError:
+            raise EngineCapacityError("the rules engine's session table is full") from None
+        finally:
+            self._sessions.pop(sid, None)
+            if session.opened:  # deleting a session in which no action ran crashes the process
+                self._delete(sid)
+        if not session.opened:
+            raise EngineError("the session marker did not fire; the session was left in the state table")
+        if session.failed:
+            raise RuleActionError(session.failed[0])
+        return session.firings
+
+    def live_sessions(self):
+        """How many sessions this engine holds now (zero between requests)."""
+        return len(self._sessions)
+
+    def ruleset(self):
+        """The rules as registered: the service's rules, the catch-all and the session marker."""
+        return dict(copy.deepcopy(self.definitions), **{CATCH_ALL: CATCH_ALL_RULE, SESSION: SESSION_RULE})
+
+
+class RuleEngine(BaseRuleEngine):
+    """durable's C engine driven directly: slim facts in, one synchronous action loop, no state JSON."""
+
+    def __init__(self, definitions, consequences):
+        super().__init__(definitions, consequences)
+        self.tested = read_attributes(self.definitions)
+        self._findings = {rule_id: [(fact, self.slim(fact)) for fact in facts]
+                          for rule_id, facts in consequences.items()}
+        self.name = next_name("ruleset")
+        self._handle = native.create_ruleset(self.name, json.dumps(self.ruleset(), ensure_ascii=False))
+
+    def slim(self, fact):
+        """The fact as the engine sees it: identity and the attributes some rule tests."""
+        tested = self.tested
+        return {name: value for name, value in fact.items() if name in tested}
+
+    def _evaluate(self, sid, session, facts, by_fid):
+        """Assert the facts, then run every action the engine starts for this session, in order."""
+        asserted = [{"kind": SESSION, "fid": SESSION, "sid": sid}]
+        asserted.extend(dict(self.slim(fact), sid=sid) for fact in facts)
+        code, state = native.assert_facts(self._handle, json.dumps(asserted, ensure_ascii=False))
+        if code != HANDLED:  # never the message: it is the payload
+            raise EngineError("a fact matched no rule" if code == NOT_HANDLED else f"assert failed ({code})")
+        started = native.start_action_for_state(self._handle, state)
+        message = started and started[1]
+        while message:
+            for rule_id, matched in json.loads(message).items():
+                self._act(rule_id, matched, sid, session, by_fid)
+                break  # one action a message, as durable's own loop takes it
+            message = native.complete_and_start_action(self._handle, state)
+
+    def _act(self, rule_id, matched, sid, session, by_fid):
+        """One action: the marker opens the session; a rule records its firing and asserts its findings."""
+        if rule_id == SESSION:
+            session.opened = True
+            return
+        if rule_id == CATCH_ALL:  # a fact of kind NEVER would complete the join: recorded as a failure
+            session.failed.append(CATCH_ALL)
+            return
+        try:
+            session.firings.append(Firing(rule_id, {alias: by_fid[fact["fid"]] for alias, fact in matched.items()}))
+            for fact, slim in self._findings.get(rule_id, ()):
+                by_fid.setdefault(fact["fid"], fact)
+                code, _ = native.assert_fact(self._handle, json.dumps(dict(slim, sid=sid), ensure_ascii=False))
+                if code not in (HANDLED, OBSERVED):  # observed: the same finding is already known
+                    raise EngineError(f"finding not handled ({code})")
+        except Exception:  # noqa: BLE001 - recorded and raised after the run, with the rule id
+            session.failed.append(rule_id)
+
+    def _delete(self, sid):
+        native.delete_state(self._handle, sid)
+
+
 class _SynchronousHost(durable.Host):
     """A Host without background dispatch; actions are resolved by rule id."""
 
@@ -67,91 +218,63 @@ class _SynchronousHost(durable.Host):
         return self._actions[action_name]
 
 
-class RuleEngine:
-    """A compiled ruleset. `run(facts)` returns the firings of one evaluation, in firing order."""
-
-    _names = iter(range(1, 1 << 62))
-    _names_lock = threading.Lock()
+class HostRuleEngine(BaseRuleEngine):
+    """The stock path: durable's Host and Python actions on the full facts (the differential baseline)."""
 
     def __init__(self, definitions, consequences):
-        """definitions: rule id -> durable condition; consequences: rule id -> facts the rule asserts."""
-        self._consequences = consequences
-        self._sessions = {}
-        actions = {rule_id: self._action(rule_id) for rule_id in definitions}
+        super().__init__(definitions, consequences)
+        actions = {rule_id: self._action(rule_id) for rule_id in self.definitions}
         actions[CATCH_ALL] = self._catch_all_fired
         actions[SESSION] = self._session_opened
-        ruleset = {rule_id: dict(condition, run=rule_id) for rule_id, condition in definitions.items()}
-        ruleset[CATCH_ALL] = dict(CATCH_ALL_RULE, run=CATCH_ALL)
-        ruleset[SESSION] = dict(SESSION_RULE, run=SESSION)
-        with self._names_lock:
-            self.name = f"ruleset-{next(self._names)}"
+        ruleset = {rule_id: dict(condition, run=rule_id) for rule_id, condition in self.ruleset().items()}
+        self.name = next_name("host-ruleset")
         self._host = _SynchronousHost(actions)
-        # Registering deletes the `run` keys from the dict it is given: hand it a copy.
-        self._host.register_rulesets({self.name: copy.deepcopy(ruleset)})
+        self._host.register_rulesets({self.name: ruleset})  # it deletes the `run` keys: a fresh copy
 
     def _catch_all_fired(self, c):
         """Never called: a fact of kind NEVER would complete the join. Recorded as a failure if it is."""
         session = self._sessions.get(c.s.sid)
         if session is not None:
-            session["failed"].append(CATCH_ALL)
+            session.failed.append(CATCH_ALL)
 
     def _session_opened(self, c):
         """The one action every session runs (its marker fact): it makes the session safe to delete."""
         session = self._sessions.get(c.s.sid)
         if session is not None:
-            session["opened"] = True
+            session.opened = True
 
     def _action(self, rule_id):
         """The engine callback of one rule: record the firing, assert the rule's findings."""
-        consequences = self._consequences.get(rule_id, ())
+        consequences = self.consequences.get(rule_id, ())
 
         def fire(c):
             session = self._sessions.get(c.s.sid)
             if session is None:  # not one of ours: never act on a stranger's session
                 return
             try:
-                matched = {alias: dict(fact) for alias, fact in c._m.items()}
-                session["firings"].append(Firing(rule_id, matched))
+                session.firings.append(Firing(rule_id, {alias: dict(fact) for alias, fact in c._m.items()}))
                 for fact in consequences:
                     try:
                         c.assert_fact(dict(fact, sid=c.s.sid))
                     except durable.MessageObservedException:
                         pass  # the same finding is already known in this session
             except Exception:  # noqa: BLE001 - recorded and raised after the run, with the rule id
-                session["failed"].append(rule_id)
+                session.failed.append(rule_id)
 
         return fire
 
-    def run(self, facts):
-        """Assert `facts` in a fresh session and return the firings; the session is always deleted."""
-        if any(fact.get("kind") in RESERVED for fact in facts):
-            raise ValueError(f"fact kinds {', '.join(RESERVED)} are reserved for the engine")
-        sid = uuid.uuid4().hex
-        session = {"firings": [], "failed": [], "opened": False}
-        self._sessions[sid] = session
+    def _evaluate(self, sid, session, facts, by_fid):
         marker = {"kind": SESSION, "fid": SESSION, "sid": sid}
         try:
             self._host.assert_facts(self.name, [marker, *(dict(fact, sid=sid) for fact in facts)])
             state = self._host.get_state(self.name, sid)
-        except MemoryError:
-            raise EngineCapacityError("the rules engine's session table is full") from None
         except durable.MessageNotHandledException:
             raise EngineError("a fact matched no rule") from None  # never the message: it is the payload
-        finally:
-            self._sessions.pop(sid, None)
-            if session["opened"]:  # deleting a session in which no action ran crashes the process
-                try:
-                    self._host.delete_state(self.name, sid)
-                except Exception:  # noqa: BLE001 - a session that was never created has nothing to delete
-                    pass
-        if not session["opened"]:
-            raise EngineError("the session marker did not fire; the session was left in the state table")
-        if session["failed"]:
-            raise RuleActionError(session["failed"][0])
-        if state.get("exception"):
+        if state.get("exception") and not session.failed:
             raise EngineError("a rule action failed inside the engine")
-        return session["firings"]
 
-    def live_sessions(self):
-        """How many sessions this engine holds now (zero between requests)."""
-        return len(self._sessions)
+    def _delete(self, sid):
+        try:
+            self._host.delete_state(self.name, sid)
+        except Exception:  # noqa: BLE001 - a session that was never created has nothing to delete
+            pass

@@ -17,6 +17,8 @@ INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 class Evaluator:
     """The loaded knowledge, compiled once at start-up, and the evaluation of one patient context."""
 
+    combination = None  # a Combination subclass to use instead (screening skips the reasoning texts)
+
     def __init__(self, knowledge, new_id=lambda: str(uuid.uuid4()), reuse=0):
         """reuse: how many recent results to keep for identical contexts (0: evaluate every time)."""
         self.knowledge = knowledge
@@ -56,7 +58,7 @@ class Evaluator:
         """Evaluate without reusing any result."""
         fact_set = build_facts(context, self.vocabulary)
         firings = unique_firings(self.engine.run(fact_set.facts), self.knowledge)
-        result = Combination(self.knowledge, firings, fact_set).result(self.new_id(), self.ruleset)
+        result = (self.combination or Combination)(self.knowledge, firings, fact_set).result(self.new_id(), self.ruleset)
         return self.labeller.label(result)
 
 

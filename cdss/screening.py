@@ -108,7 +108,22 @@ def init_worker(rules_dir):
     from schemas.context import PatientContextSchema  # noqa: PLC0415
 
     _evaluator = Evaluator(load_rules(rules_dir), new_id=lambda: "")
+    _evaluator.combination = codes_only_combination()
     _schema = PatientContextSchema()
+
+
+def codes_only_combination():
+    """The evaluator's own Combination without the reasoning texts: a screening record carries the
+    classification, causes, recommendation codes and missing items, never the reasoning, and writing
+    the texts was about 60% of combining (bench/). Everything that decides those fields is unchanged
+    (tests/test_screening_codes.py compares the records with full evaluations)."""
+    from cdss.evaluation import Combination  # noqa: PLC0415
+
+    class CodesOnlyCombination(Combination):
+        def reasoning(self, firing, depth=0):
+            return {"rule": firing.rule_id, "statement": "", "facts": {}}  # the shape, without the texts
+
+    return CodesOnlyCombination
 
 
 def screen_chunk(chunk):

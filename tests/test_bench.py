@@ -8,7 +8,8 @@ from schemas.context import PatientContextSchema
 def test_the_ladder_measures_each_layer_on_answered_requests():
     steps = ladder.measure(make_cases(20), repeats=1)
     assert [layer for layer, _ in steps] == ["bare Flask POST /echo", "service framework GET /healthz",
-                                             "evaluate, audit write skipped", "evaluate (everything)"]
+                                             "evaluate, audit write skipped", "evaluate (everything)",
+                                             "schema + raw durable POST /evaluate"]
     assert all(cost > 0 for _, cost in steps)
 
 
@@ -37,3 +38,13 @@ def test_the_minimal_endpoint_fires_what_the_service_fires(evaluator):
         fired = client.post("/evaluate", json=case).get_json()["fired"]
         expected = evaluator.evaluate(PatientContextSchema().load(case))["fired_rules"]
         assert fired == sorted({item["rule"] for item in expected})
+
+
+def test_the_engine_cost_compares_both_paths_on_the_same_firings():
+    from bench import engine_cost  # noqa: PLC0415
+
+    costs = engine_cost.measure(count=30, repeats=1)  # raises if the paths disagree on any case
+    assert {"engine run, stock Host path", "engine run, direct path", "evaluate, stock Host path",
+            "evaluate, direct path", "schema load", "build_facts"} == set(costs)
+    assert all(cost > 0 for cost in costs.values())
+    assert len(engine_cost.report(costs)) == len(costs) + 2

