@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: setup run test clean bench soak stress
+.PHONY: setup run test clean bench soak faults stress
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "durable-rules needs Python 3.11 or 3.12"'
@@ -25,6 +25,9 @@ test: setup
 # Measurements, not tests: each starts gunicorn on 127.0.0.1 and drives it with a bounded client.
 bench: setup
 	$(BIN)/python -m bench.run
+
+faults: setup
+	CDSS_DISK_FAULT_TESTS=1 $(BIN)/pytest tests/test_audit_faults.py
 
 soak: setup
 	$(BIN)/python -m bench.soak
