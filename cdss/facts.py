@@ -67,6 +67,8 @@ def patient_fact(context, present, conditions):
     fact["family_history"] = rls.get("family_history") is True
     if rls.get("onset_age") is not None:
         fact["onset_age"] = rls["onset_age"]
+    if rls.get("clinically_significant") is not None:  # absent: not known (never taken as false)
+        fact["clinically_significant"] = rls["clinically_significant"]
     for name in conditions:
         fact[f"cond_{name}"] = name in present
     fact["associated_condition"] = any(conditions[name]["role"] == "associated" for name in present)

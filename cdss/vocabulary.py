@@ -31,10 +31,12 @@ class Vocabulary:
             for name, ingredient in spec["ingredients"].items():
                 entry = Ingredient(name, ingredient.get("rxnorm", ""), class_code, spec["label"],
                                    spec["worsens_rls"], spec["evidence"], spec["alternatives"])
-                for alias in [name, *ingredient["brands"]]:
+                for alias in [name, *ingredient["brands"], *ingredient.get("aliases", [])]:
                     self.by_name[alias.lower()] = entry
                 if entry.rxnorm:
                     self.by_rxnorm[entry.rxnorm] = entry
+                for code in ingredient.get("products", []):  # a product that means this entry (low-dose doxepin)
+                    self.by_rxnorm[code] = entry
         self.by_key = {text_key(alias): entry for alias, entry in self.by_name.items()}
         self.names = rxnorm.NameReader(self.by_name)
         self.products = rxnorm.load_products()

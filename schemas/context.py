@@ -157,6 +157,9 @@ class RlsSchema(Schema):
     onset_age = FiniteNumber(validate=validate.Range(min=0, max=130, error="must be between 0 and 130 years"))
     family_history = StrictBoolean()
     criteria = fields.Nested(CriteriaSchema)
+    # Whether the symptoms are clinically significant (their frequency, distress or impact on sleep and
+    # daily life call for treatment); treatment advice beyond iron depends on it. Absent or null: not known.
+    clinically_significant = StrictBoolean()
 
 
 class PatientContextSchema(Schema):

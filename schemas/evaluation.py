@@ -143,7 +143,7 @@ class ConditionTermSchema(Schema):
 class MedicationClassSchema(Schema):
     label = fields.String(required=True)
     worsens_rls = fields.Boolean(required=True)
-    evidence = fields.String(required=True, metadata={"enum": ["standard", "low", "none"]})
+    evidence = fields.String(required=True, metadata={"enum": ["high", "moderate", "lower", "case_reports", "none"]})
     ingredients = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), required=True,
                               metadata={"description": "ingredient name -> RxNorm ingredient code (null if unverified)"})
 

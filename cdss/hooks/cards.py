@@ -36,7 +36,8 @@ IRON_STUDIES = (("2276-4", "Ferritin [Mass/volume] in Serum or Plasma"),
 # children's doses are weight-based and the low-TSAT rule leaves the route open, so no order there.
 ORAL_IRON_RULES = ("iron.oral.adult", "pregnancy.oral-iron")
 FERROUS_SULFATE = "24947"  # RxNorm ingredient (shared/clinical/rxnorm-ingredients.json)
-WORSENING_RULES = ("medications.worsening", "medications.worsening-low-evidence")
+WORSENING_RULES = ("medications.worsening", "medications.worsening-lower", "medications.worsening-low-evidence")
+WARNING_TIERS = ("high", "moderate")  # evidence tiers whose draft orders warn (rules/valuesets/medications.yaml)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def medication_card(ingredient, entry, recommendation, result, ctx, new_id, stre
     card = {
         "uuid": new_id(),
         "summary": shorten(summary, SUMMARY_LIMIT),
-        "indicator": "warning" if ingredient.evidence == "standard" else "info",
+        "indicator": "warning" if ingredient.evidence in WARNING_TIERS else "info",
         "detail": markdown(lines),
         "source": source(recommendation, result),
         "overrideReasons": override_reasons(MEDICATION_OVERRIDES),
@@ -367,8 +368,10 @@ def oral_iron_request(ctx, now):
 
 def evidence_text(tier):
     """How strong the link to RLS is, in words."""
-    return {"standard": "reported to worsen RLS in case series and small prospective studies",
-            "low": "linked to RLS in case reports only"}.get(tier, "not known to worsen RLS")
+    return {"high": "the highest reported risk of new or worse RLS (case series and prospective studies)",
+            "moderate": "a recognised exacerbating factor of RLS (clinical reports)",
+            "lower": "new or worse RLS after starting it is uncommon (systematic review)",
+            "case_reports": "linked to RLS in case reports only"}.get(tier, "not known to worsen RLS")
 
 
 def escape(text):
