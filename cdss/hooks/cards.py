@@ -163,6 +163,28 @@ def unavailable_card(result, ctx, new_id):
     return prune(card), "data_unavailable", []
 
 
+def dropped_card(ruleset, ctx, new_id):
+    """For a patient without RLS on the readable problem list: what could not be read, which may hide it.
+
+    Said whenever anything was dropped: an unreadable Condition may be the RLS diagnosis itself (a DSTU2
+    clinicalStatus on the only G25.81), so `{"cards": []}` would be mistaken for "no RLS"."""
+    lines = ["No restless legs syndrome was found on the problem list, so the RLS decision support gave no "
+             "advice. It could not read the following, so this may be incomplete:", ""]
+    lines += [f"- {escape(item)}" for item in ctx.notes]
+    card = {
+        "uuid": new_id(),
+        "summary": "Some patient data could not be checked by the RLS decision support.",
+        "indicator": "info",
+        "detail": markdown(lines),
+        "source": {"label": f"RLS decision support (rules {ruleset['id']} {ruleset['version']})",
+                   "topic": {"system": TOPIC_SYSTEM, "code": "data_unavailable", "display": "Data not checked"}},
+        "extension": {EXTENSION: {"evaluation_id": None, "service": ctx.service_id, "ruleset": ruleset,
+                                  "recommendation": "data_unavailable", "unrecognized": dict(ctx.unrecognized),
+                                  "not_checked": list(ctx.notes)}},
+    }
+    return prune(card), "data_unavailable", []
+
+
 def unresolved_card(drafts, result, ctx, new_id):
     """A card for draft orders whose drug the service could not identify: not checked, and said so."""
     summary = "A draft medication order could not be checked for effects on restless legs syndrome."
