@@ -1,7 +1,8 @@
 """What each service advises: the native context from FHIR, the same rules, then cards.
 
 Both services speak only for patients with restless legs syndrome on the problem list (the rules
-assume diagnosed RLS); for anyone else the answer is `{"cards": []}`.
+assume diagnosed RLS); for anyone else the answer is `{"cards": []}`, unless something received could
+not be read: then one "could not be checked" card names it (it may have been the RLS diagnosis itself).
 """
 from dataclasses import dataclass, field
 

@@ -186,9 +186,11 @@ def dropped_card(ruleset, ctx, new_id):
 
 
 def unresolved_card(drafts, result, ctx, new_id):
-    """A card for draft orders whose drug the service could not identify: not checked, and said so."""
+    """A card for draft orders whose drug the service could not identify, or identified in a class that bears on
+    RLS which its medication lists do not cover (tramadol): not checked, and said so."""
     summary = "A draft medication order could not be checked for effects on restless legs syndrome."
-    lines = ["The RLS decision support could not identify the drug of these draft orders, so it could "
+    lines = ["The RLS decision support could not identify the drug of these draft orders, or its medication "
+             "lists do not cover it, so it could "
              "not check whether they can worsen restless legs syndrome:", ""]
     lines += [f"- {escape(item)}" for item in drafts]
     lines += ["", "Check the drug against the medications known to worsen RLS (dopamine-antagonist "
