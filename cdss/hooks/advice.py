@@ -4,7 +4,7 @@ Both services speak only for patients with restless legs syndrome on the problem
 assume diagnosed RLS); for anyone else the answer is `{"cards": []}`, unless something received could
 not be read: then one "could not be checked" card names it (it may have been the RLS diagnosis itself).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cdss.hooks.cards import (WORSENING_RULES, CardContext, build_cards, dropped_card, medication_card,
                               unavailable_card, unresolved_card)
@@ -50,12 +50,22 @@ def card_context(call):
                        withheld=tuple(dict.fromkeys(mapped.withheld)), unrecognized=dict(mapped.unrecognized))
 
 
+HIDING = ("resources", "conditions")  # what could hide the RLS diagnosis: an unreadable resource or condition
+
+
 def without_rls(call, evaluator):
-    """No RLS on the readable problem list: nothing to advise, but whatever could not be read is said
-    (it may be the RLS diagnosis itself); `{"cards": []}` only when everything received was read."""
-    if not call.mapped.notes:
+    """No RLS on the readable problem list: nothing to advise, but a resource or condition that could not be
+    read is said (it may be the RLS diagnosis itself); `{"cards": []}` when there is none.
+
+    Lab values that could not be used (a preliminary result, an unknown unit) are not: for a patient
+    without RLS they bear on nothing the service would say."""
+    notes = tuple(note for section in HIDING for note in call.mapped.said.get(section, ()))
+    if not notes:
         return Advice()
-    return Advice(cards=[dropped_card(evaluator.ruleset, card_context(call), call.new_id)])
+    found = call.mapped.unrecognized
+    unrecognized = {section: found[section] for section in HIDING if section in found}
+    ctx = replace(card_context(call), notes=notes, unrecognized=unrecognized)
+    return Advice(cards=[dropped_card(evaluator.ruleset, ctx, call.new_id)])
 
 
 def iron_advice(call, evaluator):

@@ -2,6 +2,7 @@
 said even when no other card fires (an unreadable Condition may be the RLS diagnosis itself)."""
 import pytest
 
+from schemas.hooks import HookResponseSchema
 from tests.hooks.conftest import codes, fixture, post
 
 EXT = "org.rls-cdss.reasoning"
@@ -111,3 +112,16 @@ def test_a_percentage_sent_as_a_fraction_is_named_on_fhir_not_reinterpreted(hook
     assert "transferrin saturation result could not be used" in notice["detail"]
     assert "not a fraction between 0 and 1" in notice["detail"]
     assert all("tsat" not in card["extension"][EXT]["missing"] for card in body["cards"])  # on record, not missing
+
+
+def test_without_rls_an_unusable_lab_value_is_not_a_card_but_a_malformed_resource_is(hooks):
+    request = fixture("anna-patient-view-full.json")
+    request["prefetch"]["conditions"]["entry"] = []  # no RLS; her preliminary ferritin stays
+    assert post(hooks, "rls-iron", request) == (200, {"cards": []})
+    labs = request["prefetch"]["labs"]["entry"]
+    labs.append({"resource": {"resourceType": "Observation", "id": "broken", "status": "final",
+                              "code": {"coding": {"system": "http://loinc.org", "code": "2276-4"}}}})
+    status, body = post(hooks, "rls-iron", request)
+    assert status == 200 and HookResponseSchema().validate(body) == {}
+    (card,) = body["cards"]
+    assert "Observation/broken could not be read" in card["detail"] and "preliminary" not in card["detail"]
