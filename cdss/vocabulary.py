@@ -88,7 +88,7 @@ class Vocabulary:
         code, name = medication.get("rxnorm"), medication.get("name")
         if isinstance(code, str) and code in self.products:
             return False  # a product of the RLS-relevant classes whose ingredient the value sets lack
-        if isinstance(code, str) and code in self.known.codes:
+        if isinstance(code, str) and self.known.codes.get(code):
             return not self.names_unchecked(self.known.codes[code])
         found = self.known.names.read(name) if isinstance(name, str) else []
         return bool(found) and not self.names_unchecked([*found, name])

@@ -111,8 +111,12 @@ def display_names(display):
     """Ingredient and brand names of an RxNorm normalized name ('Hydrochlorothiazide 12.5 MG / Lisinopril
     10 MG Oral Tablet [Zestoretic]' -> hydrochlorothiazide, lisinopril, zestoretic); salts dropped as well."""
     found = [brand.strip().lower() for brand in re.findall(r"\[([^\]]+)\]", display)]
-    for part in re.sub(r"\[[^\]]*\]|\{|\}", " ", display).split(" / "):
-        words = re.sub(r"^\s*\d+ (HR|Day|ACTUAT)\b", "", part.strip()).split()
+    for part in re.sub(r"\[[^\]]*\]|[{}()]", " ", display).split(" / "):
+        words = part.split()
+        while words and re.match(r"[0-9.]", words[0]):  # a pack's count, "24 HR", "120 ACTUAT"
+            words.pop(0)
+            if words and words[0] in ("HR", "Day", "ACTUAT"):
+                words.pop(0)
         name = []
         for word in words:
             if re.match(r"[0-9.(]", word):
@@ -162,7 +166,8 @@ def known_drugs(source):
         "# ingredient and brand names read from the normalized names (salts also dropped).",
         "code\tnames",
     ]
-    lines = [f"{code}\t{'|'.join(names)}" for code, names in sorted(rows.items(), key=lambda row: int(row[0]))]
+    lines = [f"{code}\t{'|'.join(names)}" for code, names in sorted(rows.items(), key=lambda row: int(row[0]))
+             if names]  # a code with no name cannot be told harmless: it stays unknown
     return "\n".join(header + lines) + "\n"
 
 
