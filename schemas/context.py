@@ -132,6 +132,8 @@ class MedicationSchema(Schema):
 
 
 class ConditionSchema(Schema):
+    error_messages = {"type": 'must be an object: {"system", "code"}, {"name"} or {"text": "..."}'}
+
     system = fields.String(validate=validate.OneOf(["icd-10-cm", "snomed"]))
     code = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9.]{1,20}$", error="must be a code"))
     name = fields.String(validate=validate.Length(min=1, max=64))

@@ -94,6 +94,12 @@ def test_malformed_text_conditions_are_refused(client, condition, field):
     assert status == 400 and field in body["error"]["fields"], body
 
 
+def test_a_plain_string_is_not_guessed_at(client):
+    status, body = evaluate(client, make_patient(conditions=["Hereditary hemochromatosis"]))
+    assert status == 400
+    assert body["error"]["fields"]["conditions.0"] == ['must be an object: {"system", "code"}, {"name"} or {"text": "..."}']
+
+
 def test_old_condition_shapes_stay_valid(client):
     status, _ = evaluate(client, make_patient(conditions=[{"name": "peripheral_neuropathy"},
                                                           {"system": "icd-10-cm", "code": "N18.6"}]))
