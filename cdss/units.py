@@ -39,6 +39,10 @@ SPELLINGS = {"gm/dl": "g/dL", "g/100ml": "g/dL", "g%": "g/dL", "gm/l": "g/L", "n
              "ratio": "1", "%sat": "%", "percent": "%"}
 KNOWN = ("ng/mL", "ug/L", "pmol/L", "nmol/L", "g/dL", "g/L", "mmol/L", "ug/dL", "umol/L", "%", "1")
 FRACTIONS = ("1",)  # units of a plain fraction: the value must lie in [0, 1]
+# The mirror case: a fraction sent with unit "%" (0.45 read as 0.45 % would make an iron-overloaded
+# patient look iron deficient). No laboratory reports a transferrin saturation below 1 % (severe iron
+# deficiency measures 2-5 %, and an undetectable one is reported censored, "<5 %"), so such a value is refused.
+SMALLEST_PERCENT = {"tsat": (1.0, "transferrin saturation")}
 
 
 def normalise_unit(unit):
@@ -67,6 +71,10 @@ def to_canonical(test, value, unit):
     if normal in FRACTIONS and not 0 <= value <= 1:
         raise UnitError(f"{value:g} with unit {unit!r} is not a fraction between 0 and 1 (15 % is 0.15); "
                         "a percentage needs unit '%'")
+    smallest, label = SMALLEST_PERCENT.get(test, (0, test))
+    if normal == "%" and value < smallest:
+        raise UnitError(f"{value:g} % is below any {label} a laboratory reports; a fraction (0.15 = 15 %) "
+                        "needs unit '1'")
     return round(value * factor, 4), spec.canonical
 
 

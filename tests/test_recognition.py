@@ -29,6 +29,14 @@ def test_a_percentage_sent_as_a_fraction_is_refused_not_reinterpreted(client, va
     assert "not a fraction between 0 and 1" in message and "'%'" in message
 
 
+@pytest.mark.parametrize("value", [0.45, 0.15, 0])
+def test_a_fraction_sent_as_a_percentage_is_refused_not_reinterpreted(client, value):
+    status, body = evaluate(client, make_patient(labs={"tsat": {"value": value, "unit": "%"}}))
+    assert status == 400
+    (message,) = body["error"]["fields"]["labs.tsat.unit"]
+    assert "below any transferrin saturation a laboratory reports" in message and "unit '1'" in message
+
+
 @pytest.mark.parametrize("test, value, unit, canonical", [
     ("hemoglobin", 11.2, "gm/dL", 11.2), ("hemoglobin", 11.2, "g/100 mL", 11.2), ("hemoglobin", 112, "g/L", 11.2),
     ("ferritin", 30, "mcg/L", 30), ("ferritin", 30, "ng/ml", 30), ("folate", 9, "µg/L", 9),

@@ -288,6 +288,14 @@ def issue10():
                       {**lab(p, "f5", "2276-4", "Ferritin"), "valueQuantity": {"value": 41, "unit": "ng/ml"}}],
         "expected": {"labs": {"tsat": 14, "hemoglobin": 11.4, "ferritin": 41}, "conditions": ["restless_legs_syndrome"]},
         "advice": {"any_of": ["oral_iron", "iv_iron"], "excludes": ["order_iron_studies"]}}
+    p = "eAbc6"
+    cases["epic-tsat-fraction-sent-as-percent"] = {
+        "resources": [patient(p, "male", "1959-04-04"), rls(p),
+                      lab(p, "t6", "2502-3", "Iron Saturation", 0.62, "%"),  # 62 %: a fraction under unit %
+                      lab(p, "f7", "2276-4", "Ferritin", 35, "ng/mL")],
+        "expected": {"labs": {"ferritin": 35}, "conditions": ["restless_legs_syndrome"],
+                     "said": ["below any transferrin saturation a laboratory reports"]},
+        "advice": {"includes": ["data_unavailable"]}}
     p = "12724070"
     cases["oracle-tsat-percent-sent-as-fraction"] = {
         "resources": [patient(p, "male", "1962-02-02"), rls(p),
