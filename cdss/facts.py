@@ -39,7 +39,7 @@ def build_facts(context, vocabulary):
     medications = {}
     for entry in context["medications"]:
         found = vocabulary.ingredients(entry)
-        if not found:
+        if not found and not vocabulary.recognises_medication(entry):  # a known drug outside RLS: nothing to say
             unrecognized["medications"].append(vocabulary.unrecognized_medication(entry))
         for ingredient in found:
             medications.setdefault(ingredient.name, medication_fact(ingredient))
