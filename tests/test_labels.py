@@ -128,6 +128,8 @@ def test_strengths_are_grade_and_source_only(knowledge):
         assert rule.strength[:1].isupper(), f"{rule.id}: {rule.strength}"
         assert not EDITORIAL.search(rule.strength), f"{rule.id}: {rule.strength} (move the remark to `note`)"
     notes = {rule.id: rule.note for rule in knowledge.rules if rule.note}
+    # the editorial remarks live in `note`, shown apart from the strength
+    assert notes["classification.undetermined.possible-contributor"] == "A design choice of this service."
     assert "Mirtazapine carries the strongest signal among antidepressants (Kolla 2018)." in notes.values()
 
 
