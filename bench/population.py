@@ -8,6 +8,12 @@ Unrealistic combinations are allowed on purpose: the engine must agree with itse
 import random
 
 NUMBER_STEPS = (0, 0, -1, 1, -0.1, 0.1)  # around each rule constant: on it, and just either side
+# issue 11 item 4: iron therapy. Flags the service always sets (cdss/therapy.py), true for few patients:
+# generated like the others, they would be absent or true for most patients and hide the rules they gate.
+ALWAYS_SET = {"on_oral_iron": 0.5, "on_iv_iron": 0.15, "iv_iron_recent": 0.1, "iv_iron_allergy": 0.1}
+# Shares of patients shaped as a woman of 15-49 with no recorded pregnancy status, and as a woman of 50 or
+# more: the IV-iron hold and the postmenopausal anaemia rule need that whole conjunction at once.
+WOMEN = 0.1
 
 
 def rule_constants(knowledge):
@@ -44,10 +50,24 @@ class FactGenerator:
 
     def patient(self, index=0):
         """The facts of one generated patient."""
-        facts = [self.fact("patient", "patient")]
+        facts = [self.shaped(self.fact("patient", "patient"))]
         facts.extend(self.fact("medication", f"medication:{index}:{number}")
                      for number in range(self.rng.choice((0, 0, 1, 1, 2, 3))))
         return facts
+
+    def shaped(self, fact):
+        """The always-set flags at their rates; now and then a woman of childbearing age or past 50."""
+        for name, rate in ALWAYS_SET.items():
+            if name in self.vocabulary["patient"]:
+                fact[name] = self.rng.random() < rate
+        roll = self.rng.random()
+        if roll < 2 * WOMEN:
+            fact.update(sex="female", age_group="adult", pregnant=False, postpartum=False)
+            if roll < WOMEN:
+                fact.update(pregnancy_status="unknown", age_years=round(self.rng.uniform(18, 49.9), 1))
+            else:
+                fact.update(pregnancy_status="not_pregnant", age_years=round(self.rng.uniform(50, 90), 1))
+        return fact
 
     def fact(self, kind, fid):
         """One fact of `kind`: each attribute absent now and then, else a value near what the rules test."""
