@@ -17,6 +17,9 @@ from cdss.authoring import logic
 from cdss.authoring.witness import candidates
 
 NUMBER_STEPS = (0, 0, -1, 1, -0.1, 0.1)  # around each rule constant: on it, and just either side
+# issue 11 item 4: iron therapy. Flags the service always sets (cdss/therapy.py), true for few patients:
+# generated like the others, they would be absent or true for most patients and hide the rules they gate.
+ALWAYS_SET = {"on_oral_iron": 0.5, "on_iv_iron": 0.15, "iv_iron_recent": 0.1, "iv_iron_allergy": 0.1}
 
 
 def rule_constants(knowledge):
@@ -66,12 +69,19 @@ class FactGenerator:
 
     def patient(self, index=0):
         """The facts of one generated patient (now and then aimed at one rule)."""
-        facts = [self.fact("patient", "patient")]
+        facts = [self.shaped(self.fact("patient", "patient"))]
         facts.extend(self.fact("medication", f"medication:{index}:{number}")
                      for number in range(self.rng.choice((0, 0, 1, 1, 2, 3))))
         if self.targets and self.rng.random() < AIMED:
             self.aim(facts, index)
         return facts
+
+    def shaped(self, fact):
+        """The always-set iron-therapy flags, present on every patient and true at their rates."""
+        for name, rate in ALWAYS_SET.items():
+            if name in self.vocabulary["patient"]:
+                fact[name] = self.rng.random() < rate
+        return fact
 
     def aim(self, facts, index):
         """Give the patient fact the values of one conjunction of a random rule; add its medications."""

@@ -1,6 +1,8 @@
 """The canonical patient context becomes the facts the rules test: one patient fact, one per medication."""
 from dataclasses import dataclass, field
 
+from cdss.therapy import add_iron_therapy
+
 ADULT_AGE = 18  # AASM 2025 and IRLSSG 2018 give separate pediatric thresholds below 18 years.
 
 
@@ -36,6 +38,7 @@ def build_facts(context, vocabulary):
     if errors:
         raise UnknownConditionError(errors)
     patient = patient_fact(context, present, vocabulary.conditions)
+    add_iron_therapy(patient, context, vocabulary)
     medications = {}
     for entry in context["medications"]:
         found = vocabulary.ingredients(entry)

@@ -54,6 +54,9 @@ class PatientSchema(Schema):
     age = FiniteNumber(validate=validate.Range(min=0, max=130, error="must be between 0 and 130 years"))
     birth_date = fields.Date()
     sex = fields.String(validate=validate.OneOf(["female", "male", "other", "unknown"]))
+    # Body weight in kg: the IV iron dose is weight-based under 50 kg (ferric carboxymaltose label).
+    weight_kg = FiniteNumber(validate=validate.Range(min=0, max=400, min_inclusive=False,
+                                                     error="must be above 0 and at most 400 kg"))
 
     @validates("birth_date")
     def validate_birth_date(self, value, **kwargs):
@@ -123,12 +126,30 @@ class PregnancySchema(Schema):
 class MedicationSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     rxnorm = fields.String(validate=validate.Regexp(r"^\d{1,10}$", error="must be an RxNorm code (digits)"))
+    # When the medication was started (for IV iron: given): how long oral iron has been taken, how recent
+    # an IV iron dose is. Not after `as_of`.
+    start_date = fields.Date()
 
     @validates_schema
     def validate_identified(self, data, **kwargs):
         """A medication needs a name or an RxNorm code."""
         if not data.get("name") and not data.get("rxnorm"):
             raise ValidationError("a medication needs a name or an rxnorm code", "_schema")
+
+
+class AllergySchema(Schema):
+    """An allergy or intolerance: the substance by name and/or RxNorm code, as for medications."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    rxnorm = fields.String(validate=validate.Regexp(r"^\d{1,10}$", error="must be an RxNorm code (digits)"))
+    reaction = fields.String(validate=validate.Length(min=1, max=200))
+    severity = fields.String(validate=validate.OneOf(["mild", "moderate", "severe"]))
+
+    @validates_schema
+    def validate_identified(self, data, **kwargs):
+        """An allergy needs a substance name or an RxNorm code."""
+        if not data.get("name") and not data.get("rxnorm"):
+            raise ValidationError("an allergy needs a name or an rxnorm code", "_schema")
 
 
 class ConditionSchema(Schema):
@@ -184,6 +205,27 @@ class PatientContextSchema(Schema):
     conditions = fields.List(fields.Nested(ConditionSchema), load_default=list,
                              validate=validate.Length(max=MAX_ITEMS))
     rls = fields.Nested(RlsSchema, load_default=dict)
+    allergies = fields.List(fields.Nested(AllergySchema), load_default=list,
+                            validate=validate.Length(max=MAX_ITEMS))
+    # The date the context describes ("today" for ages and medication durations); default: the server's
+    # date (UTC) at load. A stored context carries it, so a replay gives the same advice.
+    as_of = fields.Date()
+
+    @validates("as_of")
+    def validate_as_of(self, value, **kwargs):
+        """as_of is not later than tomorrow (UTC): a context cannot describe the future."""
+        if value > utc_today() + dt.timedelta(days=1):
+            raise ValidationError("must not be in the future")
+
+    @validates_schema
+    def validate_started(self, data, **kwargs):
+        """A medication cannot start after the date the context describes."""
+        as_of = data.get("as_of") or utc_today()
+        errors = {index: {"start_date": [f"is after as_of ({as_of.isoformat()})"]}
+                  for index, entry in enumerate(data.get("medications", []))
+                  if entry.get("start_date") and entry["start_date"] > as_of}
+        if errors:
+            raise ValidationError(errors, "medications")
 
     @validates_schema
     def validate_consistency(self, data, **kwargs):
@@ -192,19 +234,29 @@ class PatientContextSchema(Schema):
         status = data.get("pregnancy", {}).get("status")
         if status in ("pregnant", "postpartum") and sex == "male":
             raise ValidationError({"status": [f"{status} is impossible for sex male"]}, "pregnancy")
-        age = age_in_years(data.get("patient", {}))
+        age = age_in_years(data.get("patient", {}), data.get("as_of"))
         onset = data.get("rls", {}).get("onset_age")
         if age is not None and onset is not None and onset > age + 1:
             raise ValidationError({"onset_age": ["is later than the patient's age"]}, "rls")
 
     @post_load
     def derive_age(self, data, **kwargs):
-        """Carry one age in years, from `age` or `birth_date`."""
-        age = age_in_years(data["patient"])
+        """Carry one age in years (from `age` or `birth_date`, as of `as_of`) and dates as ISO strings."""
+        as_of = data.get("as_of") or utc_today()
+        age = age_in_years(data["patient"], as_of)
         if age is not None:
             data["patient"]["age"] = age
         data["patient"].pop("birth_date", None)
+        data["as_of"] = as_of.isoformat()
+        for entry in data["medications"]:
+            if "start_date" in entry:
+                entry["start_date"] = entry["start_date"].isoformat()
         return data
+
+
+def utc_today():
+    """Today's date in UTC (the service's clock)."""
+    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def age_in_years(patient, today=None):

@@ -8,7 +8,8 @@ MAX_TERMS = 512  # a DNF larger than this is cut (the analysis then only under-r
 COMPARISONS = {"$lt": "lt", "$lte": "lte", "$gt": "gt", "$gte": "gte"}
 # The values a fact can take at all: lab ranges from cdss/units.py, the others from schemas/context.py.
 RANGES = {**{test: (spec.low, spec.high) for test, spec in TESTS.items()},
-          "age_years": (0, 130), "onset_age": (0, 130), "trimester": (1, 3), "weeks_postpartum": (0, 520)}
+          "age_years": (0, 130), "onset_age": (0, 130), "trimester": (1, 3), "weeks_postpartum": (0, 520),
+          "weight_kg": (0, 400), "oral_iron_days": (0, 3650), "iv_iron_days": (0, 3650)}
 
 
 def dnf(pattern):

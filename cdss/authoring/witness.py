@@ -1,6 +1,7 @@
 """Search for a patient with a given property (two rules firing together, a cause without its advice, a rule
 firing in a population): candidate contexts built from the boundary values of a condition in logic form,
 run through the real schema and the real engine (the engine has the last word)."""
+import datetime as dt
 import itertools
 
 from marshmallow import ValidationError
@@ -11,6 +12,7 @@ from schemas.context import CRITERIA, PatientContextSchema
 
 LIMIT = 400  # candidate patients per pair of rules
 STEP = 0.1  # just inside an open bound: values are compared at the resolution labs are reported
+AS_OF = dt.date(2026, 6, 1)  # the fixed "today" of every candidate patient (medication start dates count from it)
 LABS = {"ferritin": "ng/mL", "tsat": "%", "folate": "ng/mL", "hemoglobin": "g/dL", "serum_iron": "ug/dL",
         "tibc": "ug/dL"}
 
@@ -56,7 +58,32 @@ def native_context(values, knowledge, medications):
         context["pregnancy"] = pregnancy
     context["conditions"] = condition_entries(values, knowledge)
     context["rls"] = rls_section(values)
+    add_iron_therapy(context, values, knowledge)
     return context
+
+
+def add_iron_therapy(context, values, knowledge):
+    """Weight, dated oral and IV iron entries and an IV iron allergy, as the iron-therapy facts ask."""
+    context["as_of"] = AS_OF.isoformat()
+    weight = values.get("weight_kg")
+    if isinstance(weight, (int, float)) or values.get("fcm_dose_mg") is not None:
+        context["patient"]["weight_kg"] = weight if isinstance(weight, (int, float)) else 45
+    iv_names = set(knowledge.medications["iv_iron"]["ingredients"])
+    oral_days = values.get("oral_iron_days")
+    if values.get("on_oral_iron") is True or isinstance(oral_days, (int, float)):
+        context["medications"].append({"name": "ferrous sulfate"})
+    iv_days = values.get("iv_iron_days")
+    if (values.get("on_iv_iron") is True or values.get("iv_iron_recent") is True or isinstance(iv_days, (int, float))) \
+            and not any(entry["name"] in iv_names for entry in context["medications"]):
+        context["medications"].append({"name": "iron sucrose"})
+    for entry in context["medications"]:
+        days = oral_days if entry["name"] not in iv_names else (
+            iv_days if isinstance(iv_days, (int, float)) else None if "iv_iron_days" in values
+            else 30 if values.get("iv_iron_recent") is True else 200)
+        if isinstance(days, (int, float)) and days >= 0:
+            entry["start_date"] = (AS_OF - dt.timedelta(days=int(days))).isoformat()
+    if values.get("iv_iron_allergy") is True or values.get("iv_iron_allergy_detail") is not None:
+        context["allergies"] = [{"name": "iron sucrose", "reaction": "anaphylaxis", "severity": "severe"}]
 
 
 def pregnancy_section(values):
@@ -130,7 +157,13 @@ def summary(context):
     if "pregnancy" in context:
         parts.append("pregnancy " + ", ".join(f"{key} {value}" for key, value in context["pregnancy"].items()))
     parts += [f"condition {item['name']}" for item in context["conditions"]]
-    parts += [f"medication {item['name']}" for item in context["medications"]]
+    parts += [f"medication {item['name']}" + (f" since {item['start_date']}" if "start_date" in item else "")
+              for item in context["medications"]]
+    parts += [f"allergy {item['name']} ({item['reaction']})" for item in context.get("allergies", [])]
+    if "weight_kg" in patient:
+        parts.append(f"weight {patient['weight_kg']:g} kg")
+    if any("start_date" in item for item in context["medications"]):
+        parts.append(f"as of {context['as_of']}")
     criteria = context["rls"].get("criteria")
     if criteria is None:
         parts.append("RLS criteria not documented")
