@@ -240,9 +240,13 @@ class Combination:
     def apply_relations(self, entries):
         """Withdraw superseded and conflicting advice (manifest `relations`); say so in the kept advice."""
         relations, labels = self.knowledge.manifest["relations"], self.knowledge.codes["recommendations"]
+        present = {entry["code"] for entry in entries}
         for kind, title, verb in (("supersedes", "Advice replaced", "replaced by"),
                                   ("conflicting", "Contradictory advice withdrawn", "withdrawn: it contradicts")):
             for first, second in relations[kind]:
+                if first not in present or second not in present:  # the usual case: a set lookup, no scan
+                    continue
+                present.discard(second)
                 winners = [entry for entry in entries if entry["code"] == first]
                 losers = [entry for entry in entries if entry["code"] == second]
                 if not winners or not losers:

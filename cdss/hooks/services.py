@@ -59,6 +59,18 @@ STATEMENTS = Prefetch(f"MedicationStatement?patient={PATIENT}&status=active", Fa
 
 RLS_CODES = "ICD-10-CM G25.81 or SNOMED CT 32914008"
 
+# order-select and order-sign share the advice; each hook has its own service id (one URL, one hook).
+MEDICATION_SAFETY = dict(
+    title="Restless legs syndrome: medications that worsen it",
+    description="Warns when a draft medication order (dopamine-antagonist antiemetics, antipsychotics, "
+                "sedating antihistamines, serotonergic antidepressants, lithium and others) can worsen "
+                "restless legs syndrome, with the evidence and safer alternatives.",
+    usage=f"Cards only for patients with restless legs syndrome on the problem list ({RLS_CODES}), "
+          "for draft MedicationRequests (order-select: the selected ones). Needs the problem list, "
+          "prefetched or readable on fhirServer.",
+    prefetch={"patient": Prefetch(PATIENT_READ.query, False, PATIENT_READ.purpose), "conditions": CONDITIONS},
+    advise=advice.medication_safety_advice)
+
 SERVICES = {service.id: service for service in (
     Service(
         id="rls-iron",
@@ -75,22 +87,20 @@ SERVICES = {service.id: service for service in (
         advise=advice.iron_advice),
     Service(
         id="rls-medication-safety",
+        # order-sign is still answered here for integrations registered before it had its own id.
         hooks=("order-select", "order-sign"),
-        title="Restless legs syndrome: medications that worsen it",
-        description="Warns when a draft medication order (dopamine-antagonist antiemetics, antipsychotics, "
-                    "sedating antihistamines, serotonergic antidepressants, lithium and others) can worsen "
-                    "restless legs syndrome, with the evidence and safer alternatives.",
-        usage=f"Cards only for patients with restless legs syndrome on the problem list ({RLS_CODES}), "
-              "for draft MedicationRequests (order-select: the selected ones). Needs the problem list, "
-              "prefetched or readable on fhirServer.",
-        prefetch={"patient": Prefetch(PATIENT_READ.query, False, PATIENT_READ.purpose), "conditions": CONDITIONS},
-        advise=advice.medication_safety_advice),
+        **MEDICATION_SAFETY),
+    Service(
+        id="rls-medication-safety-sign",
+        hooks=("order-sign",),
+        **MEDICATION_SAFETY),
 )}
 
 
 def discovery():
-    """The discovery document (spec §Discovery): one entry per service and hook."""
+    """The discovery document (spec §Discovery): one entry per service, each id invoked on one hook (its
+    first; further hooks are answered only for integrations registered before they had ids of their own)."""
     return {"services": [
-        {"hook": hook, "title": service.title, "description": service.description, "id": service.id,
+        {"hook": service.hooks[0], "title": service.title, "description": service.description, "id": service.id,
          "prefetch": service.templates(), "usageRequirements": service.usage}
-        for service in SERVICES.values() for hook in service.hooks]}
+        for service in SERVICES.values()]}

@@ -5,14 +5,16 @@ from cdss.hooks.services import SERVICES, discovery
 from tests.hooks.conftest import fixture, post
 
 
-def test_discovery_lists_every_service_and_hook(hooks):
+def test_discovery_lists_every_service_once_with_its_hook(hooks):
     response = hooks.get("/cds-services")
     assert response.status_code == 200
     services = response.get_json()["services"]
     assert services == discovery()["services"]
     assert [(item["id"], item["hook"]) for item in services] == [
         ("rls-iron", "patient-view"), ("rls-medication-safety", "order-select"),
-        ("rls-medication-safety", "order-sign")]
+        ("rls-medication-safety-sign", "order-sign")]
+    # one URL, one hook: an EHR registers services by id, so no id may be listed twice
+    assert len({item["id"] for item in services}) == len(services)
     for item in services:
         assert item["title"] and item["description"] and item["usageRequirements"]
         assert set(item["prefetch"]) == set(SERVICES[item["id"]].prefetch)
