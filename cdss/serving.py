@@ -6,8 +6,29 @@ the GIL and keeps per-session state in C; a session must run start to finish wit
 actions in between (ENGINE.md). A greenlet switches only when it waits on I/O, and the engine does
 none, so evaluations cannot interleave; the lock below makes that a guarantee rather than a property
 of today's engine code: were anything inside a run ever to wait, the next run waits for it.
+
+Greenlets are not pre-empted: a CDS Hooks call runs its CPU work (FHIR mapping, evaluation, cards,
+~40 ms) in one piece once its FHIR reads return, and twenty calls whose reads return together held a
+worker for a second while native requests queued behind them (`make stress`, phase 2). So a CDS Hooks
+call steps aside at a few points (request start, each FHIR read returned, before the engine, before
+the audit write): it waits until the worker has nothing else ready, at most YIELD_SECONDS each time.
+A native request waits for at most one such step instead of every call's whole work.
 """
 import threading
+
+from flask import has_request_context, request
+from marshmallow import validate
+
+try:
+    import gevent
+    from gevent import monkey
+    from gevent.lock import Semaphore
+except ImportError:  # pragma: no cover - gevent is a dependency; the service still runs without it
+    gevent = None
+
+YIELD_SECONDS = 0.05  # the longest a CDS Hooks call waits for the worker to be idle, per step
+BACKGROUND_PREFIX = "/cds-services/"  # calls that wait on a FHIR server anyway: they give way
+TURN = Semaphore() if gevent is not None else None  # per worker process (created after the fork)
 
 
 def serialise_engine(evaluator):
@@ -15,8 +36,45 @@ def serialise_engine(evaluator):
     run, lock = evaluator.engine.run, threading.Lock()  # a gevent lock once gevent has patched threading
 
     def run_alone(facts):
+        give_way()
         with lock:
             return run(facts)
 
     evaluator.engine.run = run_alone
     return evaluator
+
+
+def cooperative():
+    """Whether this process serves with gevent (sockets patched): greenlets share one thread."""
+    return gevent is not None and monkey.is_module_patched("socket")
+
+
+def give_way(background=None):
+    """In a CDS Hooks call under gevent: wait until nothing else in this worker is ready to run (at most
+    YIELD_SECONDS), so native requests are not held behind the call's CPU work. Elsewhere: nothing.
+
+    `background` says whether the caller is such a call; None: the current request's path decides (the
+    FHIR client's reads run on pool greenlets without the request context and say True)."""
+    if background is None:
+        background = has_request_context() and request.path.startswith(BACKGROUND_PREFIX)
+    if not (background and cooperative()):
+        return
+    # One call at a time waits for the idle loop: libev runs every idle watcher in the same loop turn,
+    # so calls waiting together would resume together and run their steps back to back again.
+    with TURN:
+        with gevent.Timeout(YIELD_SECONDS, False):
+            gevent.idle()
+
+
+def warm_up():
+    """Compile now what the first request would otherwise compile on a worker's only thread: marshmallow
+    builds its URL regex lazily, 0.2 s of CPU (more on a busy machine) that held every request queued
+    behind the first CDS Hooks call of each worker (its fhirServer is a URL)."""
+    for require_tld in (False, True):
+        validate.URL(require_tld=require_tld)("https://warm-up.example.org/fhir")
+
+
+def init_app(app):
+    """Warm up; a CDS Hooks call gives way before it starts parsing its (up to 4 MiB) body."""
+    warm_up()
+    app.before_request(give_way)

@@ -188,3 +188,34 @@ def test_greenlets_never_interleave_inside_the_rules_engine(tmp_path):
     assert figures["evaluations"] == 10 * 31
     assert figures["mismatches"] == 0
     assert figures["switches_inside_engine"] == 0
+
+
+GIVE_WAY = r"""
+from gevent import monkey; monkey.patch_all()
+import json, sys, gevent
+from cdss import create_app
+from cdss.serving import give_way
+
+app = create_app({"TESTING": True, "DATABASE_URL": "sqlite:///" + sys.argv[1], "PATIENT_HASH_SALT": "g"})
+order = []
+def native():
+    order.append("native")
+def step(path):
+    with app.test_request_context(path, method="POST"):
+        gevent.spawn(native)  # a native request ready to run in the same worker
+        give_way()
+        order.append(path)
+for path in ("/api/v1/evaluate", "/cds-services/rls-iron"):
+    step(path)
+    gevent.sleep(0)
+print(json.dumps(order))
+"""
+
+
+def test_a_cds_hooks_call_lets_ready_native_requests_run_first_and_a_native_request_never_waits(tmp_path):
+    # make stress, phase 2: twenty calls whose FHIR reads returned together ran their CPU work back to back
+    result = subprocess.run([sys.executable, "-c", GIVE_WAY, str(tmp_path / "g.sqlite3")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "/api/v1/evaluate", "native", "native", "/cds-services/rls-iron"]
