@@ -24,6 +24,7 @@ from tests.conftest import make_patient
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 BODY = json.dumps(make_patient()).encode()
+BODY_TIMEOUT = 4  # seconds for a request body in the test server (10 by default)
 
 
 def free_port():
@@ -63,7 +64,7 @@ def server(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", CDSS_INSTANCE_PATH=str(folder),
                DATABASE_URL=f"sqlite:///{folder / 'audit.sqlite3'}", CDSS_PATIENT_HASH_SALT="serving-salt",
-               CDSS_DRAIN_SECONDS="2")
+               CDSS_DRAIN_SECONDS="2", CDSS_BODY_TIMEOUT=str(BODY_TIMEOUT))
     log = open(folder / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen([str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"], cwd=ROOT,
                                env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -111,6 +112,41 @@ def test_idle_and_slow_clients_do_not_block_a_normal_request(server):
     finally:
         for connection in held:
             connection.close()
+
+
+def test_a_body_trickling_in_is_cut_with_a_408_and_its_connection_closed(server):
+    # 1 byte every 0.5 s: gunicorn bounds only the headers (5 s); the body deadline ends the rest
+    port, _ = server
+    slow = socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT + 10)
+    slow.sendall(b"POST /api/v1/evaluate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY[:1])
+    started, answer = time.monotonic(), b""
+    slow.setblocking(False)
+    for byte in BODY[1:]:
+        try:
+            while chunk := slow.recv(65536):
+                answer += chunk
+            break  # the server closed the connection
+        except BlockingIOError:
+            pass
+        assert time.monotonic() - started < BODY_TIMEOUT + 8, "the slow body was never cut"
+        try:
+            slow.send(bytes([byte]))
+        except OSError:
+            break
+        time.sleep(0.5)
+    slow.setblocking(True)
+    try:
+        while chunk := slow.recv(65536):
+            answer += chunk
+    except OSError:
+        pass
+    slow.close()
+    elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "request_timeout"
+    assert BODY_TIMEOUT - 1 < elapsed < BODY_TIMEOUT + 8, elapsed
+    assert evaluate(port) == 200
 
 
 def test_sigterm_drains_first_and_finishes_accepted_requests(server):
