@@ -22,7 +22,7 @@ ISSUER = "https://backend.example.org"
 KEY = ec.generate_private_key(ec.SECP256R1())
 BASE = "https://cdss.example.org"
 ROUTES = [("post", "/api/v1/evaluate"), ("get", "/api/v1/rules"), ("get", "/api/v1/vocabulary"),
-          ("get", f"/api/v1/evaluations/{uuid.uuid4()}")]
+          ("get", f"/api/v1/evaluations/{uuid.uuid4()}"), ("post", "/advice")]  # /advice: the clinician page's
 
 
 def config(tmp_path, **settings):
@@ -72,6 +72,17 @@ def test_an_api_key_or_a_trusted_issuers_jwt_is_let_in(secured, method, path):
                                     {"exp": int(time.time()) - 600, "iat": int(time.time()) - 900}])
 def test_a_jwt_for_another_audience_issuer_or_time_is_refused(secured, claims):
     assert send(secured, "post", "/api/v1/evaluate", bearer(**claims)).status_code == 401
+
+
+def test_the_clinician_page_asks_for_a_key_and_its_advice_takes_the_api_credentials(secured, tmp_path):
+    # /advice evaluates and audits like /api/v1/evaluate: it was open to anyone with authentication on
+    page = secured.get("/").get_data(as_text=True)
+    assert 'id="api-key"' in page and 'type="password"' in page
+    assert send(secured, "post", "/advice", {"X-API-Key": API_KEY}).status_code == 200
+    assert send(secured, "post", "/advice", bearer(aud=BASE + "/advice")).status_code == 200
+    open_app = create_app(config(tmp_path, AUTH_DISABLED=True)).test_client()
+    assert 'id="api-key"' not in open_app.get("/").get_data(as_text=True)  # development: no key to ask for
+    assert send(open_app, "post", "/advice").status_code == 200
 
 
 def test_a_jwt_is_used_once(secured):
