@@ -229,3 +229,35 @@ def test_the_served_api_refuses_a_caller_without_a_key_and_answers_one_with_it(s
         assert response.status == status and response.getheader("Cache-Control") == "no-store"
         response.read()
         connection.close()
+
+
+def inline_issuer(tmp_path, *keys):
+    """Build an app trusting one issuer whose JWK Set is configured inline."""
+    return create_app(config(tmp_path, TRUSTED_ISSUERS={ISSUER: {"jwks": {"keys": list(keys)}}}))
+
+
+@pytest.mark.parametrize("case", ["RSA 1024", "P-256 labelled ES384", "HMAC", "alg none"])
+def test_an_inline_key_unfit_for_signatures_stops_start_up(tmp_path, case):
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+    from jwt.algorithms import RSAAlgorithm  # noqa: PLC0415
+
+    keys = {
+        "RSA 1024": lambda: {**RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, 1024).public_key(), as_dict=True),
+                             "kid": "weak", "alg": "RS256"},
+        "P-256 labelled ES384": lambda: {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "weak",
+                                         "alg": "ES384"},
+        "HMAC": lambda: {"kty": "oct", "k": "c2VjcmV0", "kid": "weak"},
+        "alg none": lambda: {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "weak", "alg": "none"},
+    }
+    with pytest.raises(ConfigError, match="'weak'"):
+        inline_issuer(tmp_path, keys[case]())
+
+
+def test_fit_inline_keys_and_encryption_keys_are_accepted_at_start_up(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+    from jwt.algorithms import RSAAlgorithm  # noqa: PLC0415
+
+    strong = {**RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, 2048).public_key(), as_dict=True), "kid": "rs"}
+    encryption = {"kty": "oct", "k": "c2VjcmV0", "kid": "enc", "use": "enc"}  # never used to verify: left alone
+    p256 = {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "es"}  # no alg: ES256 by its curve
+    assert inline_issuer(tmp_path, strong, encryption, p256) is not None
