@@ -83,9 +83,14 @@ def rules():
 def vocabulary():
     """The names the API accepts: conditions (with their codes), medications (by class), lab units."""
     knowledge = evaluator().knowledge
+    sets = evaluator().vocabulary.index.sets
     return VocabularySchema().dump({
         "conditions": {name: {"label": spec["label"], "role": spec["role"], "cause": spec.get("cause"),
-                              "icd10cm": spec["icd10cm"], "snomed": spec["snomed"]}
+                              "icd10cm": spec["icd10cm"], "icd10cm_exclude": spec.get("icd10cm_exclude", []),
+                              "snomed": spec["snomed"], "snomed_exclude": spec.get("snomed_exclude", []),
+                              "snomed_sets": {set_name: len(sets.get(set_name, {}))
+                                              for set_name in spec.get("snomed_sets", [])},
+                              "synonyms": spec.get("synonyms", []), "implies": spec.get("implies", [])}
                        for name, spec in knowledge.conditions.items()},
         "medications": {code: {"label": spec["label"], "worsens_rls": spec["worsens_rls"],
                                "evidence": spec["evidence"],

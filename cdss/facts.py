@@ -39,7 +39,7 @@ def build_facts(context, vocabulary):
     medications = {}
     for entry in context["medications"]:
         found = vocabulary.ingredients(entry)
-        if not found:
+        if not found and not vocabulary.recognises_medication(entry):  # a known drug outside RLS: nothing to say
             unrecognized["medications"].append(vocabulary.unrecognized_medication(entry))
         for ingredient in found:
             medications.setdefault(ingredient.name, medication_fact(ingredient))
@@ -67,6 +67,8 @@ def patient_fact(context, present, conditions):
     fact["family_history"] = rls.get("family_history") is True
     if rls.get("onset_age") is not None:
         fact["onset_age"] = rls["onset_age"]
+    if rls.get("clinically_significant") is not None:  # absent: not known (never taken as false)
+        fact["clinically_significant"] = rls["clinically_significant"]
     for name in conditions:
         fact[f"cond_{name}"] = name in present
     fact["associated_condition"] = any(conditions[name]["role"] == "associated" for name in present)

@@ -31,13 +31,20 @@ class Vocabulary:
             for name, ingredient in spec["ingredients"].items():
                 entry = Ingredient(name, ingredient.get("rxnorm", ""), class_code, spec["label"],
                                    spec["worsens_rls"], spec["evidence"], spec["alternatives"])
-                for alias in [name, *ingredient["brands"]]:
+                for alias in [name, *ingredient["brands"], *ingredient.get("aliases", [])]:
                     self.by_name[alias.lower()] = entry
                 if entry.rxnorm:
                     self.by_rxnorm[entry.rxnorm] = entry
+                for code in ingredient.get("products", []):  # a product that means this entry (low-dose doxepin)
+                    self.by_rxnorm[code] = entry
         self.by_key = {text_key(alias): entry for alias, entry in self.by_name.items()}
         self.names = rxnorm.NameReader(self.by_name)
         self.products = rxnorm.load_products()
+        self.known = rxnorm.load_known()
+        # The products table was harvested for the drug classes that bear on RLS: an ingredient of it that
+        # the value sets lack (tramadol, clemastine, ...) is one the rules cannot check, never "known and harmless".
+        self.unchecked = {key for product in self.products.values() for name in product.ingredients
+                          if name not in self.by_name for key in [text_key(name).replace(" ", "")] if key}
         self.conditions = conditions
         self.index = condition_index(conditions)
 
@@ -72,6 +79,28 @@ class Vocabulary:
         exact = self.by_key.get(text_key(text))
         return [exact] if exact else self.names.read(text)
 
+    def recognises_medication(self, medication):
+        """Whether a medication entry names a drug the service knows, whether or not it bears on RLS.
+
+        Known: an ingredient of the value sets, or a code or text of the known drugs (RxTerms and harvested
+        value sets: lisinopril, metformin) that names no ingredient of the RLS-relevant classes the value
+        sets lack. A known drug outside them is not "could not be identified": the rules have nothing to say."""
+        if self.ingredients(medication):
+            return True
+        code, name = medication.get("rxnorm"), medication.get("name")
+        if isinstance(code, str) and code in self.products:
+            return False  # a product of the RLS-relevant classes whose ingredient the value sets lack
+        if isinstance(code, str) and self.known.codes.get(code):
+            return not self.names_unchecked(self.known.codes[code])
+        found = self.known.names.read(name) if isinstance(name, str) else []
+        return bool(found) and not self.names_unchecked([*found, name])
+
+    def names_unchecked(self, names):
+        """Whether drug names hold an ingredient of the RLS-relevant classes the value sets lack (also run
+        together, as RxTerms writes combinations: 'acetaminophentramadol')."""
+        keys = [text_key(name).replace(" ", "") for name in names]
+        return any(unchecked in key for key in keys for unchecked in self.unchecked)
+
     def unrecognized_medication(self, medication):
         """How an unrecognised medication entry is listed in `unrecognized`."""
         if medication.get("name"):
@@ -86,12 +115,14 @@ class Vocabulary:
     # Conditions -------------------------------------------------------------------------------------
 
     def condition_names(self, entry):
-        """All condition names an entry gives (by name, code, or text), implied ones included; ()."""
+        """All condition names an entry gives (by name, code, or text), implied ones included; ().
+
+        A coded entry that also has a text is read by its code, and by its text when the code gives none
+        (FHIR Condition.code: codings, then text)."""
         if "name" in entry:
             return self.index.implied.get(entry["name"], ())
-        if "code" in entry:
-            return self.index.match(entry["system"], entry["code"]).names
-        return self.index.match_text(entry.get("text"))
+        names = self.index.match(entry["system"], entry["code"]).names if "code" in entry else ()
+        return names or self.index.match_text(entry.get("text"))
 
     def condition(self, entry):
         """The vocabulary name of a condition entry: by name, ICD-10-CM code or SNOMED code; else None."""
@@ -108,4 +139,5 @@ class Vocabulary:
             return entry.get("text") or entry.get("name", "")
         match = self.index.match(entry["system"], entry["code"])
         label = f"{entry['system']}|{entry['code']}"
-        return label if match.problem.startswith("not in the service") else f"{label} ({match.problem})"
+        label = label if match.problem.startswith("not in the service") else f"{label} ({match.problem})"
+        return f"{label} ({entry['text']})" if entry.get("text") else label

@@ -132,17 +132,28 @@ class MedicationSchema(Schema):
 
 
 class ConditionSchema(Schema):
+    error_messages = {"type": 'must be an object: {"system", "code"}, {"name"} or {"text": "..."}'}
+
     system = fields.String(validate=validate.OneOf(["icd-10-cm", "snomed"]))
     code = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9.]{1,20}$", error="must be a code"))
     name = fields.String(validate=validate.Length(min=1, max=64))
+    text = fields.String(validate=validate.Length(min=1, max=200), metadata={
+        "description": "the condition in words, as on a problem list (\"Hereditary hemochromatosis\"): matched "
+                       "against the vocabulary's names and synonyms (GET /api/v1/vocabulary) as FHIR "
+                       "Condition.code.text is; with a code, used when the code is not recognised. Text that "
+                       "matches nothing is listed under `unrecognized`, never an error"})
 
     @validates_schema
     def validate_identified(self, data, **kwargs):
-        """A condition is a {system, code} pair and/or a vocabulary name."""
+        """A condition is a {system, code} pair, a vocabulary name, and/or a text."""
         if ("system" in data) != ("code" in data):
             raise ValidationError("system and code go together", "code" if "system" in data else "system")
-        if "code" not in data and "name" not in data:
-            raise ValidationError("a condition needs {system, code} or a name", "_schema")
+        if "name" in data and "text" in data:
+            raise ValidationError("a condition has a vocabulary name or a free text, not both", "text")
+        if "text" in data and not data["text"].strip():
+            raise ValidationError("must not be blank", "text")
+        if "code" not in data and "name" not in data and "text" not in data:
+            raise ValidationError("a condition needs {system, code}, a name or a text", "_schema")
 
 
 class CriteriaSchema(Schema):
@@ -157,6 +168,9 @@ class RlsSchema(Schema):
     onset_age = FiniteNumber(validate=validate.Range(min=0, max=130, error="must be between 0 and 130 years"))
     family_history = StrictBoolean()
     criteria = fields.Nested(CriteriaSchema)
+    # Whether the symptoms are clinically significant (their frequency, distress or impact on sleep and
+    # daily life call for treatment); treatment advice beyond iron depends on it. Absent or null: not known.
+    clinically_significant = StrictBoolean()
 
 
 class PatientContextSchema(Schema):

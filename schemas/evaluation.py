@@ -137,13 +137,24 @@ class ConditionTermSchema(Schema):
     role = fields.String(required=True, metadata={"enum": ["cause", "associated", "modifier", "context"]})
     cause = fields.String(required=True, allow_none=True, metadata={"description": "the secondary cause it names"})
     icd10cm = fields.List(fields.String(), required=True, metadata={"description": "codes and code prefixes matched"})
-    snomed = fields.List(fields.String(), required=True)
+    icd10cm_exclude = fields.List(fields.String(), required=True, metadata={
+        "description": "codes and code prefixes under those roots that do not count"})
+    snomed = fields.List(fields.String(), required=True, metadata={"description": "SNOMED CT concepts listed one by one"})
+    snomed_sets = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True, metadata={
+        "description": "SNOMED CT value sets (harvested, see the README) whose concepts count: name -> concepts"})
+    snomed_exclude = fields.List(fields.String(), required=True, metadata={
+        "description": "SNOMED CT concepts of those sets that do not count"})
+    synonyms = fields.List(fields.String(), required=True, metadata={
+        "description": "words matched, like the label, against a condition given as text (native `text`, FHIR "
+                       "Condition.code.text), case and punctuation aside"})
+    implies = fields.List(fields.String(), required=True, metadata={
+        "description": "conditions this one also counts as (names of this vocabulary)"})
 
 
 class MedicationClassSchema(Schema):
     label = fields.String(required=True)
     worsens_rls = fields.Boolean(required=True)
-    evidence = fields.String(required=True, metadata={"enum": ["standard", "low", "none"]})
+    evidence = fields.String(required=True, metadata={"enum": ["high", "moderate", "lower", "case_reports", "none"]})
     ingredients = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), required=True,
                               metadata={"description": "ingredient name -> RxNorm ingredient code (null if unverified)"})
 

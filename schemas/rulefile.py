@@ -116,15 +116,22 @@ class ReferenceSchema(Schema):
     verified = fields.String(required=True)
 
 
+EVIDENCE_TIERS = ("high", "moderate", "lower", "case_reports", "none")  # how strongly a class worsens RLS
+
+
 class IngredientSchema(Schema):
     rxnorm = fields.String(validate=validate.Regexp(r"^\d{1,10}$"))
     brands = fields.List(fields.String(), load_default=list)
+    # Other names of the entry (a strength-qualified name such as "doxepin 3 mg"), matched like brands.
+    aliases = fields.List(fields.String(validate=validate.Length(min=2, max=120)), load_default=list)
+    # RxNorm product codes that mean this entry rather than the ingredient the products table gives them.
+    products = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,10}$")), load_default=list)
 
 
 class MedicationClassSchema(Schema):
     label = fields.String(required=True)
     worsens_rls = fields.Boolean(required=True)
-    evidence = fields.String(required=True, validate=validate.OneOf(["standard", "low", "none"]))
+    evidence = fields.String(required=True, validate=validate.OneOf(EVIDENCE_TIERS))
     alternatives = fields.String(required=True)
     ingredients = fields.Dict(keys=fields.String(), values=fields.Nested(IngredientSchema), required=True)
 

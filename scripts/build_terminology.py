@@ -2,7 +2,7 @@
 
 Run on purpose when shared/reference/terminology changes; the output is committed:
     .venv/bin/python scripts/build_terminology.py [/work/shared/reference/terminology]
-Writes cdss/terminology/data/rxnorm-products.tsv and snomed-valuesets.json, and checks that every
+Writes cdss/terminology/data/rxnorm-products.tsv, rxnorm-known.tsv and snomed-valuesets.json, and checks that every
 ICD-10-CM code of icd10cm-codes.json exists in the installed simple-icd-10-cm.
 """
 import json
@@ -83,6 +83,94 @@ def rxnorm(source):
     return "\n".join(header + sorted(rows, key=lambda row: int(row.split("\t")[0]))) + "\n"
 
 
+# RxTerms labels are "<name> <route and form>" with punctuation removed ("Lisinopril Oral Pill"); these
+# words end a label and are not part of the drug's name.
+FORM_WORDS = set("""Oral Pill Injectable Topical Liquid Pack pack Ophthalmic Inhalant Chewable Nasal Powder Disintegrating
+Transdermal Rectal Lozenge Sublingual Vaginal Soap Shampoo Granules Mucosal Gel Mouthwash Otic Implant Buccal Effervescent
+Tablet Paste Irrigation Toothpaste Pellet Film Wafer Intraperitoneal Foam Intratracheal Intrauterine Urethral Ointment
+Spray Cream Suspension Solution""".split())
+SALTS = set("""hydrochloride hcl sulfate succinate tartrate sodium potassium calcium maleate mesylate besylate citrate
+acetate fumarate bromide hydrobromide phosphate magnesium bitartrate monohydrate dihydrate anhydrous""".split())
+RXNORM_SYSTEMS = ("http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88")
+
+
+def rxterms_names(source):
+    """{RXCUI: drug name} from the RxTerms 2022-02 picklist (generic or brand name, form words removed)."""
+    path = source / "raw" / "rxterms" / "ddp-study-server_RxTerms202202_output.txt"
+    names = {}
+    for option in json.loads(path.read_text())["picklistOptions"]:
+        label = option["optionLabelTemplate"]["templateText"].split()
+        while label and label[-1] in FORM_WORDS:
+            label.pop()
+        if label:
+            names[str(option["stableId"])] = " ".join(label).lower()
+    return names
+
+
+def display_names(display):
+    """Ingredient and brand names of an RxNorm normalized name ('Hydrochlorothiazide 12.5 MG / Lisinopril
+    10 MG Oral Tablet [Zestoretic]' -> hydrochlorothiazide, lisinopril, zestoretic); salts dropped as well."""
+    found = [brand.strip().lower() for brand in re.findall(r"\[([^\]]+)\]", display)]
+    for part in re.sub(r"\[[^\]]*\]|[{}()]", " ", display).split(" / "):
+        words = part.split()
+        while words and re.match(r"[0-9.]", words[0]):  # a pack's count, "24 HR", "120 ACTUAT"
+            words.pop(0)
+            if words and words[0] in ("HR", "Day", "ACTUAT"):
+                words.pop(0)
+        name = []
+        for word in words:
+            if re.match(r"[0-9.(]", word):
+                break
+            name.append(word.lower())
+        while name and name[-1] in SALTS:
+            found.append(" ".join(name))
+            name.pop()
+        if name:
+            found.append(" ".join(name))
+    return [name for name in dict.fromkeys(found) if name]
+
+
+def valueset_drugs(source):
+    """{RxNorm code: display} of every RxNorm code in the harvested FHIR value sets."""
+    found = {}
+
+    def walk(item, system=None):
+        if isinstance(item, dict):
+            system = item.get("system", system)
+            if system in RXNORM_SYSTEMS and isinstance(item.get("code"), str):
+                found.setdefault(item["code"], item.get("display") or "")
+            for value in item.values():
+                walk(value, system)
+        elif isinstance(item, list):
+            for value in item:
+                walk(value, system)
+
+    for path in sorted((source / "raw" / "valuesets").rglob("*.json")):
+        walk(json.loads(path.read_text()))
+    return found
+
+
+def known_drugs(source):
+    """Rows 'code<TAB>names' of every RxNorm drug the service recognises (RxTerms and value-set codes)."""
+    rows = {code: [name] for code, name in rxterms_names(source).items()}
+    for code, display in valueset_drugs(source).items():
+        if re.fullmatch(r"\d{1,10}", code):
+            rows.setdefault(code, [])
+            rows[code] = list(dict.fromkeys([*rows[code], *display_names(display)]))
+    header = [
+        "# RxNorm drugs the service recognises, whether or not they bear on RLS: a draft order or a medication",
+        "# of these is known (not 'could not be identified'); only the value sets (rules/valuesets) say which",
+        "# matter. Derived by scripts/build_terminology.py from shared/reference/terminology/raw: RxTerms 2022-02",
+        "# (RXCUI -> display name, form words removed; NLM, public domain) and the RxNorm codes and normalized",
+        "# names of the harvested FHIR value sets (VSAC eCQM/HEDIS, CDC opioid-CDS; raw/SOURCES.md), with",
+        "# ingredient and brand names read from the normalized names (salts also dropped).",
+        "code\tnames",
+    ]
+    lines = [f"{code}\t{'|'.join(names)}" for code, names in sorted(rows.items(), key=lambda row: int(row[0]))
+             if names]  # a code with no name cannot be told harmless: it stays unknown
+    return "\n".join(header + lines) + "\n"
+
+
 def check_icd10cm(source):
     """Codes of the harvested FY2026 list that the installed package lacks (printed; none expected)."""
     system = icd10cm.load()
@@ -98,6 +186,7 @@ def main(argv):
     source = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
     (DATA / "snomed-valuesets.json").write_text(json.dumps(snomed(source), separators=(",", ":")).replace("],[", "],\n[") + "\n")
     (DATA / "rxnorm-products.tsv").write_text(rxnorm(source))
+    (DATA / "rxnorm-known.tsv").write_text(known_drugs(source))
     return 1 if check_icd10cm(source) else 0
 
 

@@ -128,7 +128,8 @@ def test_strengths_are_grade_and_source_only(knowledge):
         assert rule.strength[:1].isupper(), f"{rule.id}: {rule.strength}"
         assert not EDITORIAL.search(rule.strength), f"{rule.id}: {rule.strength} (move the remark to `note`)"
     notes = {rule.id: rule.note for rule in knowledge.rules if rule.note}
-    assert "Mirtazapine carries the strongest signal (Kolla 2018)." in notes.values()
+    # the editorial remarks live in `note`, shown apart from the strength
+    assert notes["classification.undetermined.possible-contributor"] == "A design choice of this service."
 
 
 def test_a_lowercase_strength_is_refused_at_load(rules_copy):  # noqa: F811

@@ -298,3 +298,34 @@ def test_rules_check_fails_on_a_code_not_in_its_code_system(tmp_path, case):
 def test_rules_check_warns_on_a_root_that_reaches_nothing(tmp_path):
     code, output = check_copy(tmp_path, "icd10cm_exclude: [O00-O08, O80-O82]", "icd10cm_exclude: [O00-O9A]")
     assert code == 0 and "pregnancy: ICD-10-CM O00-O9A reaches nothing" in output
+
+
+# Known drugs outside RLS (issue 10) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("display, names", [
+    ("Hydrochlorothiazide 12.5 MG / Lisinopril 10 MG Oral Tablet [Zestoretic]",
+     ["zestoretic", "hydrochlorothiazide", "lisinopril"]),
+    ("24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet", ["metformin hydrochloride", "metformin"]),
+    ("{28 (norethindrone 0.35 MG Oral Tablet) } Pack", ["norethindrone"]),
+])
+def test_drug_names_are_read_from_rxnorm_normalized_names(display, names):
+    from scripts.build_terminology import display_names
+    assert display_names(display) == names
+
+
+def test_the_known_drugs_table_holds_ordinary_drugs_and_no_nameless_codes():
+    known = rxnorm.load_known()
+    assert len(known.codes) > 20000
+    assert "lisinopril" in known.codes["314076"] and "metformin" in known.codes["861007"]
+    assert all(names for names in known.codes.values())
+
+
+@pytest.mark.parametrize("entry, recognised", [
+    ({"rxnorm": "314076"}, True), ({"name": "LISINOPRIL 10MG TAB"}, True), ({"rxnorm": "311666"}, True),
+    ({"rxnorm": "836397"}, False),  # Ultracet: tramadol, a products-table ingredient the value sets lack
+    ({"rxnorm": "836395"}, False),  # RxTerms writes the combination run together: acetaminophentramadol
+    ({"name": "clemastine 1 mg"}, False), ({"name": "Zorblax"}, False), ({"rxnorm": "99999999"}, False),
+    ({"name": "tab"}, False),  # shorter than any drug name the reader accepts
+])
+def test_which_medications_are_recognised(vocabulary, entry, recognised):
+    assert vocabulary.recognises_medication(entry) is recognised

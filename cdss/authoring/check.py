@@ -73,10 +73,11 @@ def check_valuesets(knowledge):
     medications = knowledge.manifest["valuesets"]["medications"]
     for class_code, spec in knowledge.medications.items():
         for name, ingredient in spec["ingredients"].items():
-            for alias in [name, *ingredient["brands"]]:
+            for alias in [name, *ingredient["brands"], *ingredient["aliases"]]:
                 claim(problems, names, alias.lower(), f"{class_code}.{name}", medications, "name")
-            if ingredient.get("rxnorm"):
-                claim(problems, codes, ingredient["rxnorm"], f"{class_code}.{name}", medications, "RxNorm code")
+            for code in [ingredient.get("rxnorm"), *ingredient["products"]]:
+                if code:
+                    claim(problems, codes, code, f"{class_code}.{name}", medications, "RxNorm code")
     problems += check_conditions(knowledge)
     return problems
 

@@ -93,8 +93,9 @@ def rls_section(values):
         rls["criteria"] = {name: True for name in CRITERIA}
         if status == "unmet":
             rls["criteria"]["not_explained_by_other_condition"] = False
-    if isinstance(values.get("family_history"), bool):
-        rls["family_history"] = values["family_history"]
+    for flag in ("family_history", "clinically_significant"):
+        if isinstance(values.get(flag), bool):
+            rls[flag] = values[flag]
     if isinstance(values.get("onset_age"), (int, float)):
         rls["onset_age"] = values["onset_age"]
     return rls

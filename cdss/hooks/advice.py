@@ -1,12 +1,13 @@
 """What each service advises: the native context from FHIR, the same rules, then cards.
 
 Both services speak only for patients with restless legs syndrome on the problem list (the rules
-assume diagnosed RLS); for anyone else the answer is `{"cards": []}`.
+assume diagnosed RLS); for anyone else the answer is `{"cards": []}`, unless something received could
+not be read: then one "could not be checked" card names it (it may have been the RLS diagnosis itself).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from cdss.hooks.cards import (WORSENING_RULES, CardContext, build_cards, medication_card, unavailable_card,
-                              unresolved_card)
+from cdss.hooks.cards import (WORSENING_RULES, CardContext, build_cards, dropped_card, medication_card,
+                              unavailable_card, unresolved_card)
 from cdss.hooks.fhir import load_context, medication_entries, reference_of
 from cdss.hooks.shapes import MalformedResource, check_resource
 
@@ -49,10 +50,28 @@ def card_context(call):
                        withheld=tuple(dict.fromkeys(mapped.withheld)), unrecognized=dict(mapped.unrecognized))
 
 
+HIDING = ("resources", "conditions")  # what could hide the RLS diagnosis: an unreadable resource or condition
+
+
+def without_rls(call, evaluator):
+    """No RLS on the readable problem list: nothing to advise, but a resource or condition that could not be
+    read is said (it may be the RLS diagnosis itself); `{"cards": []}` when there is none.
+
+    Lab values that could not be used (a preliminary result, an unknown unit) are not: for a patient
+    without RLS they bear on nothing the service would say."""
+    notes = tuple(note for section in HIDING for note in call.mapped.said.get(section, ()))
+    if not notes:
+        return Advice()
+    found = call.mapped.unrecognized
+    unrecognized = {section: found[section] for section in HIDING if section in found}
+    ctx = replace(card_context(call), notes=notes, unrecognized=unrecognized)
+    return Advice(cards=[dropped_card(evaluator.ruleset, ctx, call.new_id)])
+
+
 def iron_advice(call, evaluator):
     """patient-view: the whole evaluation, one card per recommendation."""
     if not has_rls(call.mapped.context, evaluator.vocabulary):
-        return Advice()
+        return without_rls(call, evaluator)
     context = load_context(call.mapped)
     result = evaluator.evaluate(context)
     codes = wanted_codes(result, call.mapped.withheld, evaluator.knowledge)
@@ -92,14 +111,16 @@ def medication_safety_advice(call, evaluator):
     """order-select/order-sign: the draft medications join the context; the medication rules speak."""
     vocabulary = evaluator.vocabulary
     drafts = draft_medications(call)
-    if not drafts or not has_rls(call.mapped.context, vocabulary):
+    if not drafts:
         return Advice()
+    if not has_rls(call.mapped.context, vocabulary):
+        return without_rls(call, evaluator)
     orders = {}  # ingredient name -> the draft order that brings it
     medications = call.mapped.context.setdefault("medications", [])
     for draft in drafts:
         reference = f"MedicationRequest/{draft['id']}" if isinstance(draft.get("id"), str) else None
         entries = draft_entries(draft, vocabulary, call.mapped)
-        if not any(vocabulary.ingredients(entry) for entry in entries):
+        if not any(vocabulary.recognises_medication(entry) for entry in entries):
             call.mapped.unresolved_drafts.append(draft_words(entries, reference))
         for entry in entries:
             for ingredient in vocabulary.ingredients(entry):
@@ -119,7 +140,7 @@ def medication_safety_advice(call, evaluator):
                                              orders[name]))
     if call.mapped.unresolved_drafts:
         cards.append(unresolved_card(call.mapped.unresolved_drafts, result, ctx, call.new_id))
-    if cards and ctx.not_checked(result):
+    if (cards or call.mapped.notes) and ctx.not_checked(result):  # anything dropped is said, even alone
         cards.append(unavailable_card(result, ctx, call.new_id))
     return Advice(result, context, cards)
 

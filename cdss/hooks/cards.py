@@ -36,7 +36,8 @@ IRON_STUDIES = (("2276-4", "Ferritin [Mass/volume] in Serum or Plasma"),
 # children's doses are weight-based and the low-TSAT rule leaves the route open, so no order there.
 ORAL_IRON_RULES = ("iron.oral.adult", "pregnancy.oral-iron")
 FERROUS_SULFATE = "24947"  # RxNorm ingredient (shared/clinical/rxnorm-ingredients.json)
-WORSENING_RULES = ("medications.worsening", "medications.worsening-low-evidence")
+WORSENING_RULES = ("medications.worsening", "medications.worsening-lower", "medications.worsening-low-evidence")
+WARNING_TIERS = ("high", "moderate")  # evidence tiers whose draft orders warn (rules/valuesets/medications.yaml)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def medication_card(ingredient, entry, recommendation, result, ctx, new_id, stre
     card = {
         "uuid": new_id(),
         "summary": shorten(summary, SUMMARY_LIMIT),
-        "indicator": "warning" if ingredient.evidence == "standard" else "info",
+        "indicator": "warning" if ingredient.evidence in WARNING_TIERS else "info",
         "detail": markdown(lines),
         "source": source(recommendation, result),
         "overrideReasons": override_reasons(MEDICATION_OVERRIDES),
@@ -163,10 +164,34 @@ def unavailable_card(result, ctx, new_id):
     return prune(card), "data_unavailable", []
 
 
+def dropped_card(ruleset, ctx, new_id):
+    """For a patient without RLS on the readable problem list: what could not be read, which may hide it.
+
+    Said whenever anything was dropped: an unreadable Condition may be the RLS diagnosis itself (a DSTU2
+    clinicalStatus on the only G25.81), so `{"cards": []}` would be mistaken for "no RLS"."""
+    lines = ["No restless legs syndrome was found on the problem list, so the RLS decision support gave no "
+             "advice. It could not read the following, so this may be incomplete:", ""]
+    lines += [f"- {escape(item)}" for item in ctx.notes]
+    card = {
+        "uuid": new_id(),
+        "summary": "Some patient data could not be checked by the RLS decision support.",
+        "indicator": "info",
+        "detail": markdown(lines),
+        "source": {"label": f"RLS decision support (rules {ruleset['id']} {ruleset['version']})",
+                   "topic": {"system": TOPIC_SYSTEM, "code": "data_unavailable", "display": "Data not checked"}},
+        "extension": {EXTENSION: {"evaluation_id": None, "service": ctx.service_id, "ruleset": ruleset,
+                                  "recommendation": "data_unavailable", "unrecognized": dict(ctx.unrecognized),
+                                  "not_checked": list(ctx.notes)}},
+    }
+    return prune(card), "data_unavailable", []
+
+
 def unresolved_card(drafts, result, ctx, new_id):
-    """A card for draft orders whose drug the service could not identify: not checked, and said so."""
+    """A card for draft orders whose drug the service could not identify, or identified in a class that bears on
+    RLS which its medication lists do not cover (tramadol): not checked, and said so."""
     summary = "A draft medication order could not be checked for effects on restless legs syndrome."
-    lines = ["The RLS decision support could not identify the drug of these draft orders, so it could "
+    lines = ["The RLS decision support could not identify the drug of these draft orders, or its medication "
+             "lists do not cover it, so it could "
              "not check whether they can worsen restless legs syndrome:", ""]
     lines += [f"- {escape(item)}" for item in drafts]
     lines += ["", "Check the drug against the medications known to worsen RLS (dopamine-antagonist "
@@ -367,8 +392,10 @@ def oral_iron_request(ctx, now):
 
 def evidence_text(tier):
     """How strong the link to RLS is, in words."""
-    return {"standard": "reported to worsen RLS in case series and small prospective studies",
-            "low": "linked to RLS in case reports only"}.get(tier, "not known to worsen RLS")
+    return {"high": "the highest reported risk of new or worse RLS (case series and prospective studies)",
+            "moderate": "a recognised exacerbating factor of RLS (clinical reports)",
+            "lower": "new or worse RLS after starting it is uncommon (systematic review)",
+            "case_reports": "linked to RLS in case reports only"}.get(tier, "not known to worsen RLS")
 
 
 def escape(text):

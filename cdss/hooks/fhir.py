@@ -135,6 +135,10 @@ def medication_entries(request, vocabulary, library=None):
     names = ingredient_names(text, vocabulary)
     if names:
         return [{"name": name} for name in names]
+    recognised = [code for code in codes if re.fullmatch(r"\d{1,10}", code)
+                  and vocabulary.recognises_medication({"rxnorm": code})]
+    if recognised:  # a drug the service knows that bears on nothing it checks (lisinopril): kept by its code
+        return [{"rxnorm": recognised[0]}]
     if text.strip():
         return [{"name": text.strip()[:200]}]
     return [{"rxnorm": code} for code in codes if re.fullmatch(r"\d{1,10}", code)][:1]

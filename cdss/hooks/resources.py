@@ -32,11 +32,13 @@ class Mapped:
     withheld: list = field(default_factory=list)  # tests on record that could not be used (never "not recorded")
     library: dict = field(default_factory=dict)  # external Medications by "Medication/id"
     unresolved_drafts: list = field(default_factory=list)  # draft orders whose drug could not be identified
+    said: dict = field(default_factory=dict)  # section -> the notes of that section
 
     def skip(self, section, item, words):
         """Record something received but not usable: in words on the card and under `unrecognized`."""
         if words not in self.notes:
             self.notes.append(words)
+            self.said.setdefault(section, []).append(words)
         if item not in self.unrecognized.setdefault(section, []):
             self.unrecognized[section].append(item)
 

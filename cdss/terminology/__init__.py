@@ -17,6 +17,7 @@ def warm():
     icd10cm.load()
     snomed.load_sets()
     rxnorm.load_products()
+    rxnorm.load_known()
 
 
 def condition_index(conditions):

@@ -15,6 +15,8 @@ from pathlib import Path
 from cdss.terminology.text import words
 
 PRODUCTS = Path(__file__).parent / "data" / "rxnorm-products.tsv"
+KNOWN = Path(__file__).parent / "data" / "rxnorm-known.tsv"
+SHORTEST_NAME = 4  # shorter drug names ("tea", "zinc" aside) are words of ordinary text, not evidence of a drug
 SYSTEMS = ("http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88")
 
 
@@ -40,6 +42,28 @@ def load_products():
             code, tty, ingredients, confidence, display, _sources = row.rstrip("\n").split("\t")
             products[code] = Product(code, tty, tuple(filter(None, ingredients.split("|"))), confidence, display)
     return products
+
+
+@dataclass(frozen=True)
+class KnownDrugs:
+    """Every RxNorm drug the service recognises, relevant to RLS or not: codes and names."""
+
+    codes: dict  # RxNorm code -> (names)
+    names: object  # NameReader of the drug names (each name its own value)
+
+
+@functools.cache
+def load_known():
+    """The known drugs (data/rxnorm-known.tsv: RxTerms and the harvested value sets), read once per process."""
+    codes = {}
+    with KNOWN.open(encoding="utf-8") as rows:
+        for row in rows:
+            if row.startswith("#") or row.startswith("code\t"):
+                continue
+            code, names = row.rstrip("\n").split("\t")
+            codes[code] = tuple(filter(None, names.split("|")))
+    aliases = {name: name for names in codes.values() for name in names if len(name) >= SHORTEST_NAME}
+    return KnownDrugs(codes, NameReader(aliases))
 
 
 class NameReader:

@@ -135,8 +135,14 @@ def test_contained_medication_is_read(evaluator):
 
 
 def test_unrecognised_medication_is_reported_not_dropped(evaluator):
-    result = evaluator.evaluate(load_context(mapped(evaluator, medications=[medication("1191", "aspirin 81 MG")])))
-    assert result["unrecognized"] == {"medications": ["aspirin 81 MG"]}
+    result = evaluator.evaluate(load_context(mapped(evaluator, medications=[medication("99999991", "Zorblax 81 MG")])))
+    assert result["unrecognized"] == {"medications": ["Zorblax 81 MG"]}
+
+
+def test_a_known_drug_outside_rls_is_kept_by_its_code_and_not_unrecognised(evaluator):
+    context = load_context(mapped(evaluator, medications=[medication("1191", "aspirin 81 MG")]))
+    assert context["medications"] == [{"rxnorm": "1191"}]
+    assert evaluator.evaluate(context)["unrecognized"] == {}
 
 
 def test_pregnancy_status_and_trimester_from_observations(evaluator):

@@ -14,7 +14,7 @@ def test_dopamine_antagonist_draft_order_is_a_warning(hooks):
     assert "domperidone" in card["detail"]  # the safer alternative
     assert "**Evidence:**" in card["detail"]
     trace = card["extension"][EXT]
-    assert trace["rules"] == [{"rule": "medications.worsening", "version": "1.0.0"}]
+    assert trace["rules"] == [{"rule": "medications.worsening", "version": "2.0.0"}]
     assert trace["facts"]["medication"] == "metoclopramide"
     assert trace["draft_order"] == "MedicationRequest/draft-metoclopramide"
     (suggestion,) = card["suggestions"]
