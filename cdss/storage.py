@@ -143,6 +143,30 @@ def drop_faulted_sqlite(context):
         context.invalidate_pool_on_disconnect = True
 
 
+def sqlite_busy(error):
+    """Whether a database error is SQLite's "database is locked" (another connection holds the write lock)."""
+    code = getattr(getattr(error, "orig", None), "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def restore_busy_timeout(dbapi_connection, record):
+    """Pool check-in: give a connection that was the audit connection its busy timeout back."""
+    milliseconds = record.info.pop("busy_timeout", None)
+    if milliseconds is not None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+        cursor.close()
+
+
+def cooperative():
+    """Whether this process runs gevent-patched (a gunicorn gevent worker)."""
+    try:
+        from gevent import monkey  # noqa: PLC0415 - optional at import time
+    except ImportError:
+        return False
+    return monkey.is_module_patched("socket")
+
+
 def close_quietly(audit, discard=False):
     """Close and forget this process's audit connection (a forked child leaves its parent's alone); `discard`
     drops it instead of handing it back to the pool. A failing close has nothing left to save."""
@@ -186,6 +210,7 @@ class Store:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", tune_sqlite)
             event.listen(self.engine, "handle_error", drop_faulted_sqlite)
+            event.listen(self.engine, "checkin", restore_busy_timeout)
         else:
             event.listen(self.engine, "connect", statement_timeout(self.timeouts["statement"] * 1000))
             self._bound_ping()
@@ -262,10 +287,10 @@ class Store:
     def store_audit_row(self, row, cards=()):
         """Insert one audit row (and its CDS Hooks cards) on this process's audit connection, in one
         transaction, within the statement timeout."""
-        started = time.monotonic()
+        started, pause, reconnected = time.monotonic(), 0.001, False
         with self._audit_lock:
-            for attempt in (1, 2):
-                left = self.timeouts["statement"] - (time.monotonic() - started)
+            while True:
+                left, connection = self.timeouts["statement"] - (time.monotonic() - started), None
                 try:
                     if left <= 0:
                         raise StorageError("TimeoutError")
@@ -277,10 +302,18 @@ class Store:
                         connection.commit()
                     return
                 except SQLAlchemyError as error:
+                    if sqlite_busy(error) and connection is not None and not connection.invalidated:
+                        # another process holds SQLite's write lock: wait here, cooperatively (see
+                        # _audit_connection), and try again within the statement timeout
+                        connection.rollback()
+                        time.sleep(min(pause, max(left, 0)))
+                        pause = min(pause * 2, 0.02)
+                        continue
                     close_quietly(self._audit, discard=True)  # a connection that failed mid-write is not reused
                     disconnected = isinstance(error, DBAPIError) and error.connection_invalidated
-                    if attempt == 2 or not disconnected:  # a restarted server gets one retry
+                    if reconnected or not disconnected:  # a restarted server gets one retry
                         raise StorageError(reason(error)) from None
+                    reconnected = True
 
     def store_replayed(self, records):
         """Insert outbox records ({"evaluation", "cards"}), in order, in one transaction; an evaluation or
@@ -328,6 +361,12 @@ class Store:
             self._audit.clear()
             connection = self.engine.connect()
             WATCHDOG.disarm(connection.connection.record_info.pop("deadline", None))
+            if self.url.startswith("sqlite") and cooperative():
+                # SQLite waits for another process's write lock by sleeping in C, which stops every
+                # greenlet of a gevent worker (up to 100 ms a sleep); the audit write waits in Python instead
+                connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+                connection.commit()
+                connection.connection.record_info["busy_timeout"] = int(self.timeouts["statement"] * 1000)
             self._audit.update(pid=os.getpid(), connection=connection)
         return self._audit["connection"]
 

@@ -255,3 +255,41 @@ def test_a_cds_hooks_call_lets_ready_native_requests_run_first_and_a_native_requ
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [
         "/api/v1/evaluate", "native", "native", "/cds-services/rls-iron"]
+
+
+SQLITE_LOCKED = r"""
+from gevent import monkey; monkey.patch_all()
+import json, sqlite3, sys, time, gevent
+from cdss.storage import Store, utcnow
+
+store = Store("sqlite:///" + sys.argv[1])
+store.migrate()
+row = {"id": "00000000-0000-0000-0000-000000000001", "created_at": utcnow(), "source": "native",
+       "ruleset_id": "rls", "ruleset_version": "1", "ruleset_digest": "sha256:x", "fired_rules": [],
+       "classification": "primary", "causes": [], "recommendation_codes": [], "patient_hash": None, "payload": None}
+store.store_audit_row(dict(row, id="00000000-0000-0000-0000-000000000000"))  # the worker's connection, in WAL
+holder = sqlite3.connect(sys.argv[1], isolation_level=None)
+holder.execute("BEGIN IMMEDIATE")  # the write lock, as another worker's transaction holds it
+ticks = []
+def ticker():
+    while len(ticks) < 1000:
+        ticks.append(time.monotonic())
+        gevent.sleep(0.01)
+gevent.spawn(ticker)
+gevent.spawn_later(0.3, holder.execute, "COMMIT")  # released by a greenlet: needs the hub to run
+started = time.monotonic()
+store.store_audit_row(row)
+waited = time.monotonic() - started
+print(json.dumps({"waited": waited, "ticks_while_waiting": sum(started <= t <= started + waited for t in ticks)}))
+"""
+
+
+def test_an_audit_write_waiting_for_sqlites_lock_does_not_stop_the_worker(tmp_path):
+    # SQLite's own busy wait sleeps in C and stops every greenlet: here the lock's holder is a greenlet,
+    # so that wait could only end at the statement timeout (3 s) with the write lost to the outbox
+    result = subprocess.run([sys.executable, "-c", SQLITE_LOCKED, str(tmp_path / "locked.sqlite3")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0.25 < figures["waited"] < 2.0, figures
+    assert figures["ticks_while_waiting"] >= 10, figures
