@@ -6,6 +6,7 @@ from flask import Flask
 from cdss.config import database_timeouts, database_url, load_config, patient_hash_salt
 from cdss.evaluation import Evaluator
 from cdss.loader import load_rules
+from cdss import serving
 from cdss.serving import serialise_engine
 from cdss.storage import Store
 
@@ -35,6 +36,7 @@ def create_app(config=None):
     from cdss import health, openapi  # noqa: PLC0415
 
     errors.init_app(app)
+    serving.init_app(app)  # CDS Hooks calls give way to native requests in a gevent worker
     access.init_app(app)  # who may call /api/v1 and /cds-services; security headers on every answer
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)

@@ -16,6 +16,7 @@ import logging
 import secrets
 import sys
 
+import jwt
 from flask import current_app, g, request
 
 from cdss.config import ConfigError, load_config
@@ -128,9 +129,47 @@ def refuse(error):
     return response, status
 
 
+def check_inline_keys(issuers):
+    """Fail at start-up on an inline JWK (CDSS_TRUSTED_ISSUERS' "jwks") that could never be used safely:
+    RSA under 2048 bits, an EC key off its algorithm's curve, HMAC or an algorithm not accepted. Key sets
+    fetched from jwks_url or jku are checked when used (cdss/hooks/auth.py), as they change at run time."""
+    if not isinstance(issuers, dict):
+        return  # cdss.hooks.check_issuers says what is wrong with the table itself
+    for issuer, spec in issuers.items():
+        jwks = spec.get("jwks") if isinstance(spec, dict) else None
+        keys = jwks.get("keys") if isinstance(jwks, dict) else None
+        for jwk in keys if isinstance(keys, list) else []:
+            if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
+                continue  # an encryption key is never used to verify a signature
+            problem = key_problem(jwk)
+            if problem:
+                raise ConfigError(f"CDSS_TRUSTED_ISSUERS[{issuer!r}]: key {jwk.get('kid')!r} {problem}")
+
+
+def key_problem(jwk):
+    """Why a signing JWK is unfit for every algorithm it could carry, or None."""
+    from cdss.hooks.auth import ALGORITHMS, fits, strong_enough  # noqa: PLC0415 - the verifier's own rules
+
+    named = jwk.get("alg")
+    if named is not None and named not in ALGORITHMS:
+        return f"names algorithm {named!r}; only {', '.join(ALGORITHMS)} are accepted (never none or HMAC)"
+    algorithms = [named] if named else [alg for alg in ALGORITHMS if fits(jwk, alg)]
+    if not algorithms or not fits(jwk, algorithms[0]):
+        return f"(kty {jwk.get('kty')!r}, crv {jwk.get('crv')!r}) fits no accepted algorithm ({named or 'none named'})"
+    for alg in algorithms:
+        try:
+            key = jwt.PyJWK(jwk, algorithm=alg)
+        except jwt.PyJWTError as error:
+            return f"is not a usable {alg} key ({type(error).__name__})"
+        if not strong_enough(key.key, alg):
+            return f"is too weak for {alg} (RSA under 2048 bits, or an EC key off the algorithm's curve)"
+    return None
+
+
 def init_app(app):
-    """Resolve whether authentication is on, check the key table, and add the headers to every answer."""
+    """Resolve whether authentication is on, check the key tables, and add the headers to every answer."""
     check_api_keys(app.config["API_KEYS"])
+    check_inline_keys(app.config["TRUSTED_ISSUERS"])
     app.config["AUTH_ENABLED"] = auth_enabled(app.config)
     app.after_request(secure_headers)
     app.register_error_handler(HookAuthError, refuse)

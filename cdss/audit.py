@@ -18,6 +18,7 @@ from flask import current_app
 from cdss.counters import SharedCounters
 from cdss.errors import ApiError
 from cdss.outbox import Outbox, OutboxError
+from cdss.serving import give_way
 from cdss.storage import StorageError, audit_row, card_rows, patient_hash
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class AuditTrail:
     def record(self, row, cards=()):
         """Keep one audit row (with its cards); AuditUnavailableError when it cannot be kept (and fail-open
         is off)."""
+        give_way()  # a CDS Hooks call lets waiting native requests run first (cdss/serving.py)
         if time.monotonic() >= self._down_until:
             try:
                 self.store.store_audit_row(row, cards)

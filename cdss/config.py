@@ -35,6 +35,7 @@ DEFAULTS = {
     "FHIR_MAX_PAGES": 10,  # Bundle pages followed per prefetch key
     "CORS_ORIGINS": "",  # browser-based EHRs allowed on CDS Hooks, comma-separated ("": none; "*": any)
     "HOOKS_MAX_BODY_BYTES": 4 * 1024 * 1024,  # a CDS Hooks call carries prefetched FHIR Bundles
+    "BODY_TIMEOUT": 10.0,  # seconds for a whole request body to arrive (gevent workers; 408 and close after)
 }
 
 # Environment variable -> config key, with the type to parse it as.
@@ -65,6 +66,7 @@ ENVIRONMENT = {
     "CDSS_FHIR_MAX_PAGES": ("FHIR_MAX_PAGES", int),
     "CDSS_CORS_ORIGINS": ("CORS_ORIGINS", str),
     "CDSS_HOOKS_MAX_BODY_BYTES": ("HOOKS_MAX_BODY_BYTES", int),
+    "CDSS_BODY_TIMEOUT": ("BODY_TIMEOUT", lambda value: positive(float(value))),
 }
 
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 import socket
+import sqlite3
 import threading
 import time
 import weakref
@@ -24,6 +25,7 @@ from cdss.deadline import WATCHDOG, socket_of
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Seconds, not the worker timeout: a database that stops answering costs a request this long at most.
 TIMEOUTS = {"connect": 3.0, "statement": 3.0, "pool": 3.0}
+WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes of SQLite WAL kept after a checkpoint (about its auto-checkpoint size)
 
 
 class StorageError(Exception):
@@ -97,6 +99,13 @@ class AuditHeartbeat(Base):
     written_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
+def reason(error):
+    """A database error in words for the log: its class and the driver's message, never the statement or its
+    parameters (they may hold patient data)."""
+    cause = getattr(error, "orig", None) or error
+    return f"{type(error).__name__}: {str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__}"
+
+
 def patient_hash(salt, patient_id):
     """A salted HMAC of a patient id: records can be linked without storing the id."""
     if not patient_id:
@@ -106,21 +115,68 @@ def patient_hash(salt, patient_id):
 
 def tune_sqlite(connection, record):
     """WAL with synchronous=NORMAL: an audit commit costs well under a millisecond instead of ~16 ms
-    (bench/), and the file is never corrupted; a power cut (not a process crash) may lose the last commits."""
+    (bench/), and the file is never corrupted; a power cut (not a process crash) may lose the last commits.
+
+    The WAL file keeps the size it once reached unless told otherwise: journal_size_limit hands the space
+    back to the disk after each checkpoint, so a burst (or an outage of the disk) does not keep it."""
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
-def close_quietly(audit):
-    """Close and forget this process's audit connection (a forked child leaves its parent's alone);
-    a failing close has nothing left to save."""
+# SQLite primary result codes after which a connection's view of its file cannot be trusted: it was
+# opened read-only (the file was immutable or its folder read-only when the pool connected), or a
+# write, sync or lock failed mid-transaction (disk full, I/O error). Such connections are dropped.
+SQLITE_FILE_FAULTS = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL,
+                      sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB}
+
+
+def drop_faulted_sqlite(context):
+    """handle_error: treat a file fault like a lost connection, so SQLAlchemy discards this connection and
+    every other one the pool opened before it (they may be read-only too); the next checkout opens the
+    file afresh, so a worker recovers by itself once the disk or file is writable again."""
+    code = getattr(context.original_exception, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in SQLITE_FILE_FAULTS:
+        context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = True
+
+
+def sqlite_busy(error):
+    """Whether a database error is SQLite's "database is locked" (another connection holds the write lock)."""
+    code = getattr(getattr(error, "orig", None), "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def restore_busy_timeout(dbapi_connection, record):
+    """Pool check-in: give a connection that was the audit connection its busy timeout back."""
+    milliseconds = record.info.pop("busy_timeout", None)
+    if milliseconds is not None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+        cursor.close()
+
+
+def cooperative():
+    """Whether this process runs gevent-patched (a gunicorn gevent worker)."""
+    try:
+        from gevent import monkey  # noqa: PLC0415 - optional at import time
+    except ImportError:
+        return False
+    return monkey.is_module_patched("socket")
+
+
+def close_quietly(audit, discard=False):
+    """Close and forget this process's audit connection (a forked child leaves its parent's alone); `discard`
+    drops it instead of handing it back to the pool. A failing close has nothing left to save."""
     connection = audit.get("connection") if audit.get("pid") == os.getpid() else None
     audit.clear()
     if connection is not None:
         try:
-            connection.invalidate() if connection.invalidated else connection.close()
+            if discard and not connection.invalidated:
+                connection.invalidate()
+            connection.close()
         except SQLAlchemyError:
             pass
 
@@ -153,6 +209,8 @@ class Store:
         self.engine = create_engine(url, **engine_options(url, self.timeouts))
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", tune_sqlite)
+            event.listen(self.engine, "handle_error", drop_faulted_sqlite)
+            event.listen(self.engine, "checkin", restore_busy_timeout)
         else:
             event.listen(self.engine, "connect", statement_timeout(self.timeouts["statement"] * 1000))
             self._bound_ping()
@@ -213,14 +271,14 @@ class Store:
             with self.sessions.begin() as session:
                 session.add_all(records)
         except SQLAlchemyError as error:
-            raise StorageError(type(error).__name__) from None
+            raise StorageError(reason(error)) from None
 
     def _read(self, query):
         try:
             with self.sessions() as session:
                 return session.execute(query).scalars().first()
         except SQLAlchemyError as error:
-            raise StorageError(type(error).__name__) from None
+            raise StorageError(reason(error)) from None
 
     def record_evaluation(self, result, source, patient_key, payload=None):
         """Store the audit record of one evaluation (a Core insert: the ORM's unit of work cost ~1 ms)."""
@@ -229,10 +287,10 @@ class Store:
     def store_audit_row(self, row, cards=()):
         """Insert one audit row (and its CDS Hooks cards) on this process's audit connection, in one
         transaction, within the statement timeout."""
-        started = time.monotonic()
+        started, pause, reconnected = time.monotonic(), 0.001, False
         with self._audit_lock:
-            for attempt in (1, 2):
-                left = self.timeouts["statement"] - (time.monotonic() - started)
+            while True:
+                left, connection = self.timeouts["statement"] - (time.monotonic() - started), None
                 try:
                     if left <= 0:
                         raise StorageError("TimeoutError")
@@ -244,10 +302,18 @@ class Store:
                         connection.commit()
                     return
                 except SQLAlchemyError as error:
-                    close_quietly(self._audit)
+                    if sqlite_busy(error) and connection is not None and not connection.invalidated:
+                        # another process holds SQLite's write lock: wait here, cooperatively (see
+                        # _audit_connection), and try again within the statement timeout
+                        connection.rollback()
+                        time.sleep(min(pause, max(left, 0)))
+                        pause = min(pause * 2, 0.02)
+                        continue
+                    close_quietly(self._audit, discard=True)  # a connection that failed mid-write is not reused
                     disconnected = isinstance(error, DBAPIError) and error.connection_invalidated
-                    if attempt == 2 or not disconnected:  # a restarted server gets one retry
-                        raise StorageError(type(error).__name__) from None
+                    if reconnected or not disconnected:  # a restarted server gets one retry
+                        raise StorageError(reason(error)) from None
+                    reconnected = True
 
     def store_replayed(self, records):
         """Insert outbox records ({"evaluation", "cards"}), in order, in one transaction; an evaluation or
@@ -286,7 +352,7 @@ class Store:
                     connection.invalidate()  # never hand a broken or read-only connection back to the pool
                     raise
         except SQLAlchemyError as error:
-            raise StorageError(type(error).__name__) from None
+            raise StorageError(reason(error)) from None
 
     def _audit_connection(self):
         """This process's audit connection (a forked child never uses its parent's); it is held for good,
@@ -295,6 +361,12 @@ class Store:
             self._audit.clear()
             connection = self.engine.connect()
             WATCHDOG.disarm(connection.connection.record_info.pop("deadline", None))
+            if self.url.startswith("sqlite") and cooperative():
+                # SQLite waits for another process's write lock by sleeping in C, which stops every
+                # greenlet of a gevent worker (up to 100 ms a sleep); the audit write waits in Python instead
+                connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+                connection.commit()
+                connection.connection.record_info["busy_timeout"] = int(self.timeouts["statement"] * 1000)
             self._audit.update(pid=os.getpid(), connection=connection)
         return self._audit["connection"]
 
@@ -328,7 +400,7 @@ class Store:
                 return list(session.execute(
                     select(FeedbackRecord).where(FeedbackRecord.card_uuid == card_uuid)).scalars())
         except SQLAlchemyError as error:
-            raise StorageError(type(error).__name__) from None
+            raise StorageError(reason(error)) from None
 
     def ping(self):
         """Whether the database answers."""

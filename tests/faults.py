@@ -101,7 +101,13 @@ class TcpProxy:
                 side.close()
 
 
-def mount_tmpfs(folder, size="2m"):
+# Big enough that the load of a fault test never fills it by itself: SQLite's WAL grows by a few 4 KiB
+# pages per audit commit until its auto-checkpoint at 1,000 pages (4 MiB), and a 2 MiB disk filled with
+# WAL in two seconds of normal load (then no checkpoint can run and "space returns" never happens).
+TMPFS_SIZE = "32m"
+
+
+def mount_tmpfs(folder, size=TMPFS_SIZE):
     """Mount a small tmpfs on `folder` (root only); False when this machine does not allow it."""
     os.makedirs(folder, exist_ok=True)
     if os.geteuid() != 0:
@@ -128,6 +134,22 @@ def fill(folder):
     finally:
         os.close(fd)
     return path
+
+
+def read_only(path):
+    """Make a file impossible to open for writing: immutable for root (chattr +i), mode 0444 otherwise."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+    else:
+        os.chmod(path, 0o444)
+
+
+def writable(path):
+    """Undo read_only()."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True)
+    else:
+        os.chmod(path, 0o644)
 
 
 def wait_for(predicate, seconds=15.0, interval=0.05):

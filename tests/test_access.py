@@ -22,7 +22,7 @@ ISSUER = "https://backend.example.org"
 KEY = ec.generate_private_key(ec.SECP256R1())
 BASE = "https://cdss.example.org"
 ROUTES = [("post", "/api/v1/evaluate"), ("get", "/api/v1/rules"), ("get", "/api/v1/vocabulary"),
-          ("get", f"/api/v1/evaluations/{uuid.uuid4()}")]
+          ("get", f"/api/v1/evaluations/{uuid.uuid4()}"), ("post", "/advice")]  # /advice: the clinician page's
 
 
 def config(tmp_path, **settings):
@@ -72,6 +72,17 @@ def test_an_api_key_or_a_trusted_issuers_jwt_is_let_in(secured, method, path):
                                     {"exp": int(time.time()) - 600, "iat": int(time.time()) - 900}])
 def test_a_jwt_for_another_audience_issuer_or_time_is_refused(secured, claims):
     assert send(secured, "post", "/api/v1/evaluate", bearer(**claims)).status_code == 401
+
+
+def test_the_clinician_page_asks_for_a_key_and_its_advice_takes_the_api_credentials(secured, tmp_path):
+    # /advice evaluates and audits like /api/v1/evaluate: it was open to anyone with authentication on
+    page = secured.get("/").get_data(as_text=True)
+    assert 'id="api-key"' in page and 'type="password"' in page
+    assert send(secured, "post", "/advice", {"X-API-Key": API_KEY}).status_code == 200
+    assert send(secured, "post", "/advice", bearer(aud=BASE + "/advice")).status_code == 200
+    open_app = create_app(config(tmp_path, AUTH_DISABLED=True)).test_client()
+    assert 'id="api-key"' not in open_app.get("/").get_data(as_text=True)  # development: no key to ask for
+    assert send(open_app, "post", "/advice").status_code == 200
 
 
 def test_a_jwt_is_used_once(secured):
@@ -218,3 +229,35 @@ def test_the_served_api_refuses_a_caller_without_a_key_and_answers_one_with_it(s
         assert response.status == status and response.getheader("Cache-Control") == "no-store"
         response.read()
         connection.close()
+
+
+def inline_issuer(tmp_path, *keys):
+    """Build an app trusting one issuer whose JWK Set is configured inline."""
+    return create_app(config(tmp_path, TRUSTED_ISSUERS={ISSUER: {"jwks": {"keys": list(keys)}}}))
+
+
+@pytest.mark.parametrize("case", ["RSA 1024", "P-256 labelled ES384", "HMAC", "alg none"])
+def test_an_inline_key_unfit_for_signatures_stops_start_up(tmp_path, case):
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+    from jwt.algorithms import RSAAlgorithm  # noqa: PLC0415
+
+    keys = {
+        "RSA 1024": lambda: {**RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, 1024).public_key(), as_dict=True),
+                             "kid": "weak", "alg": "RS256"},
+        "P-256 labelled ES384": lambda: {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "weak",
+                                         "alg": "ES384"},
+        "HMAC": lambda: {"kty": "oct", "k": "c2VjcmV0", "kid": "weak"},
+        "alg none": lambda: {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "weak", "alg": "none"},
+    }
+    with pytest.raises(ConfigError, match="'weak'"):
+        inline_issuer(tmp_path, keys[case]())
+
+
+def test_fit_inline_keys_and_encryption_keys_are_accepted_at_start_up(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+    from jwt.algorithms import RSAAlgorithm  # noqa: PLC0415
+
+    strong = {**RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, 2048).public_key(), as_dict=True), "kid": "rs"}
+    encryption = {"kty": "oct", "k": "c2VjcmV0", "kid": "enc", "use": "enc"}  # never used to verify: left alone
+    p256 = {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "es"}  # no alg: ES256 by its curve
+    assert inline_issuer(tmp_path, strong, encryption, p256) is not None

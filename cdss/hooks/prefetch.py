@@ -18,6 +18,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from cdss.serving import give_way
+
 log = logging.getLogger(__name__)
 
 TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -95,6 +97,7 @@ class FhirClient:
                         raise FhirError("the FHIR server's answer is too large")
             except requests.RequestException as error:
                 raise FhirError(f"the FHIR server's answer was cut off ({type(error).__name__})") from None
+        give_way(background=True)  # the call's CPU work resumes when native requests have had their turn (cdss/serving.py)
         try:
             resource = json.loads(bytes(body))
         except (ValueError, RecursionError):

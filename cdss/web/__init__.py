@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
 
+from cdss.access import authenticate_native
 from cdss.audit import record_evaluation
 from cdss.config import ROOT
 from cdss.errors import InvalidInputError
@@ -90,7 +91,7 @@ def secure_headers(response):
 @bp.get("/")
 def index():
     """The advice page: a patient context form, the example patients, and the rendered advice."""
-    return render_template("index.html", examples=example_names(),
+    return render_template("index.html", examples=example_names(), auth_required=current_app.config["AUTH_ENABLED"],
                            thresholds={"labs": LABS, "groups": {name: {"label": group["label"], "bands": group["bands"]}
                                                                 for name, group in GROUPS.items()}})
 
@@ -101,6 +102,7 @@ def advice():
     reasons, proposed orders) and the patient's group for the threshold strip. Audited like the API."""
     from cdss import api  # noqa: PLC0415 - the API blueprint is imported inside the factory too
 
+    authenticate_native()  # the same credentials as /api/v1 (an API key the page sends, or a JWT)
     context = api.load_context(api.json_body())
     evaluator = api.evaluator()
     try:

@@ -42,11 +42,9 @@ SANDBOX = "https://sandbox.example.org"
 @pytest.fixture(scope="module")
 def secure_config(tmp_path_factory):
     database = tmp_path_factory.mktemp("auth-db") / "cdss.sqlite3"
-    weak = [jwk(WEAK_RSA_KEY, "weak-rs", "RS256"),
-            {**jwk(P256_KEY, "p256-as-384", "ES384"), "crv": "P-384"}]  # the JWK lies about its curve
     return {"TESTING": True, "DATABASE_URL": f"sqlite:///{database}", "PATIENT_HASH_SALT": "salt",
             "PUBLIC_URL": BASE + "/", "CORS_ORIGINS": SANDBOX, "TRUSTED_ISSUERS": {
-                ES_ISS: {"jwks": {"keys": [jwk(ES_KEY, "es-1", "ES384"), *weak]}, "fhir_servers": [FHIR_SERVER + "/"]},
+                ES_ISS: {"jwks": {"keys": [jwk(ES_KEY, "es-1", "ES384")]}, "fhir_servers": [FHIR_SERVER + "/"]},
                 RS_ISS: {"jwks_url": RS_JWKS},
                 JKU_ISS: {"jku_allowlist": [JKU]}}}
 
@@ -59,7 +57,10 @@ def secure(secure_config):
 @pytest.fixture()
 def jwks_server():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add(responses.GET, RS_JWKS, json={"keys": [jwk(RS_KEY, "rs-1", "RS384")]})
+        # weak keys are served by the issuer's jwks_url: inline ones are refused at start-up (cdss/access.py)
+        weak = [jwk(WEAK_RSA_KEY, "weak-rs", "RS256"),
+                {**jwk(P256_KEY, "p256-as-384", "ES384"), "crv": "P-384"}]  # the JWK lies about its curve
+        mock.add(responses.GET, RS_JWKS, json={"keys": [jwk(RS_KEY, "rs-1", "RS384"), *weak]})
         mock.add(responses.GET, JKU, json={"keys": [jwk(JKU_KEY, "sb-1", "ES384")]})
         yield mock
 
@@ -135,12 +136,12 @@ REFUSED = {
     "garbage": lambda: "not.a.jwt",
     "RSA key of 1024 bits": lambda: unsigned(
         {"alg": "RS256", "typ": "JWT", "kid": "weak-rs"},
-        {"iss": ES_ISS, "aud": BASE + "/cds-services/rls-iron", "exp": int(time.time()) + 300,
+        {"iss": RS_ISS, "aud": BASE + "/cds-services/rls-iron", "exp": int(time.time()) + 300,
          "iat": int(time.time()), "jti": str(uuid.uuid4())},
         lambda data: WEAK_RSA_KEY.sign(data, padding.PKCS1v15(), hashes.SHA256())),
     "P-256 key used for ES384": lambda: unsigned(
         {"alg": "ES384", "typ": "JWT", "kid": "p256-as-384"},
-        {"iss": ES_ISS, "aud": BASE + "/cds-services/rls-iron", "exp": int(time.time()) + 300,
+        {"iss": RS_ISS, "aud": BASE + "/cds-services/rls-iron", "exp": int(time.time()) + 300,
          "iat": int(time.time()), "jti": str(uuid.uuid4())},
         lambda data: es384_signed_with_p256(data)),
 }

@@ -11,6 +11,34 @@
   const LIST_ITEMS = { medications: "Medication", conditions: "Condition" };
   const SUBFIELDS = { name: "name", rxnorm: "RxNorm code", system: "code system", code: "code" };
   let submittedRows = { medications: [], conditions: [] };  // body index -> row, for the last request
+  // With authentication on, the page sends the user's API key. It lives in sessionStorage: this tab only,
+  // gone when the tab closes, never in a cookie (so no other site's form can post with it: no CSRF).
+  const KEY_STORE = "cdss.apiKey";
+  const keyInput = document.getElementById("api-key");
+
+  function apiHeaders(headers) {
+    const key = keyInput ? keyInput.value.trim() : "";
+    if (key) headers["X-API-Key"] = key;
+    return headers;
+  }
+
+  function rememberKey() {
+    if (!keyInput) return;
+    document.getElementById("api-key-error").textContent = "";
+    keyInput.removeAttribute("aria-invalid");
+    if (keyInput.value.trim()) sessionStorage.setItem(KEY_STORE, keyInput.value.trim());
+  }
+
+  function refuseKey() {
+    sessionStorage.removeItem(KEY_STORE);
+    const message = keyInput && keyInput.value.trim() ? "The API key was refused: enter a valid key."
+      : "Enter your API key to get advice.";
+    document.getElementById("form-error").textContent = message;
+    if (!keyInput) return;
+    document.getElementById("api-key-error").textContent = message;
+    keyInput.setAttribute("aria-invalid", "true");
+    keyInput.focus();
+  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -218,10 +246,15 @@
     const context = readContext();
     submittedRows = { medications: filledRows("medications"), conditions: filledRows("conditions") };
     hideAdvice();  // the previous patient's advice never stays up while this request is answered
+    rememberKey();
     const response = await fetch(API, {
-      method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+      method: "POST", headers: apiHeaders({ "Content-Type": "application/json", Accept: "application/json" }),
       body: JSON.stringify(context),
     });
+    if (response.status === 401) {
+      refuseKey();
+      return;
+    }
     const body = await response.json();
     if (!response.ok) {
       showErrors(body.error || { message: "The service answered " + response.status + "." });
@@ -246,7 +279,15 @@
     fillForm(await response.json());
     form.requestSubmit();
   });
-  fetch("/api/v1/vocabulary").then(function (r) { return r.json(); }).then(function (vocabulary) {
+  if (keyInput) {
+    keyInput.value = sessionStorage.getItem(KEY_STORE) || "";
+    document.getElementById("forget-key").addEventListener("click", function () {
+      sessionStorage.removeItem(KEY_STORE);
+      keyInput.value = "";
+      keyInput.focus();
+    });
+  }
+  fetch("/api/v1/vocabulary", { headers: apiHeaders({}) }).then(function (r) { return r.json(); }).then(function (vocabulary) {
     const list = document.getElementById("condition-names");
     Object.keys(vocabulary.conditions).forEach(function (name) {
       const option = new Option(vocabulary.conditions[name].label, name);
