@@ -35,13 +35,17 @@ class Product:
 def load_products():
     """{RxNorm code: Product}, read once per process."""
     products = {}
-    with PRODUCTS.open(encoding="utf-8") as rows:
-        for row in rows:
-            if row.startswith("#") or row.startswith("code\t"):
-                continue
-            code, tty, ingredients, confidence, display, _sources = row.rstrip("\n").split("\t")
-            products[code] = Product(code, tty, tuple(filter(None, ingredients.split("|"))), confidence, display)
+    for code, tty, ingredients, confidence, display, _sources in table_rows(PRODUCTS):
+        products[code] = Product(code, tty, tuple(filter(None, ingredients.split("|"))), confidence, display)
     return products
+
+
+def table_rows(path):
+    """The fields of each data row of one of the module's TSV tables (comments and the header skipped)."""
+    with path.open(encoding="utf-8") as rows:
+        for row in rows:
+            if not (row.startswith("#") or row.startswith("code\t")):
+                yield row.rstrip("\n").split("\t")
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,7 @@ class KnownDrugs:
 @functools.cache
 def load_known():
     """The known drugs (data/rxnorm-known.tsv: RxTerms and the harvested value sets), read once per process."""
-    codes = {}
-    with KNOWN.open(encoding="utf-8") as rows:
-        for row in rows:
-            if row.startswith("#") or row.startswith("code\t"):
-                continue
-            code, names = row.rstrip("\n").split("\t")
-            codes[code] = tuple(filter(None, names.split("|")))
+    codes = {code: tuple(filter(None, names.split("|"))) for code, names in table_rows(KNOWN)}
     aliases = {name: name for names in codes.values() for name in names if len(name) >= SHORTEST_NAME}
     return KnownDrugs(codes, NameReader(aliases))
 
