@@ -72,7 +72,7 @@ def rules():
             "condition_text": " and ".join(f"{alias}: {describe(knowledge, kind, pattern)}"
                                            for alias, kind, pattern in rule.aliases()),
             "outputs": rule.then, "strength": rule.strength, "rationale": rule.rationale, "note": rule.note,
-            "citations": [knowledge.references[key] for key in rule.citations]})
+            "citations": [knowledge.references[key] for key in rule.citations], "reviewed_for": rule.reviewed_for})
     return KnowledgeBaseSchema().dump({"ruleset": evaluator().ruleset,
                                        "last_reviewed": str(knowledge.manifest["last_reviewed"]),
                                        "rules": listed})

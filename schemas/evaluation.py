@@ -98,6 +98,8 @@ class RuleSummarySchema(Schema):
     rationale = fields.String()
     note = fields.String(metadata={"description": "a remark for rule authors (e.g. what was not verified)"})
     citations = fields.List(fields.Nested(ReferenceSchema), required=True)
+    reviewed_for = fields.List(fields.String(), metadata={
+        "description": "populations (pregnancy, lactation, child, dialysis) a clinician read this rule's advice for"})
 
 
 class KnowledgeBaseSchema(Schema):

@@ -31,14 +31,14 @@ def test_the_issue_example(client):
     assert result["classification"]["type"] == "secondary"
     assert set(result["classification"]["causes"]) == {
         "iron_deficiency", "pregnancy", "renal_disease", "peripheral_neuropathy", "medication"}
-    # N18.6 is read as "on dialysis" until the renal conditions are split: pregnant on dialysis, the iron
+    # N18.6 is end-stage renal disease (not "on dialysis"; issue 11 item 3): pregnant with ESRD, the iron
     # plan is made with nephrology and obstetrics, never oral iron next to an IV plan.
     assert {"nephrology_iron_plan", "review_medication", "folate_supplement"} <= set(codes(result))
     assert not {"oral_iron", "iv_iron", "iv_iron_alternative", "iv_iron_sucrose"} & set(codes(result))
     plan = next(item for item in result["recommendations"] if item["code"] == "nephrology_iron_plan")
     assert plan["references"][0]["url"].startswith("https://")
     why = plan["reasoning"][0]
-    assert why["rule"] == "renal.dialysis.nephrology" and why["version"] == "1.0.0"
+    assert why["rule"] == "renal.dialysis.nephrology" and why["version"] == "1.1.0"
     assert why["facts"]["pregnant"] is True
 
 

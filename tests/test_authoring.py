@@ -59,16 +59,16 @@ BROKEN = {
     "placeholder of an untested fact": ("folate.yaml", "Serum folate {patient.folate} ng/mL is below",
                                         "Serum folate {patient.ferritin} ng/mL is below",
                                         ["folate.yaml: rule folate.deficiency", "may be missing"]),
-    "contradictory advice": ("pediatrics.yaml", "{cond_esrd_dialysis: false}, {cond_hemochromatosis: false}, {$or",
-                             "{cond_esrd_dialysis: false}, {$or",
+    "contradictory advice": ("pediatrics.yaml", "{cond_dialysis: false}, {cond_hemochromatosis: false}, {$or",
+                             "{cond_dialysis: false}, {$or",
                              ["pediatrics.yaml: rule pediatrics.oral-iron", "iron.yaml: rule iron.safety.hemochromatosis",
                               "can fire together with conflicting advice (avoid_iron and oral_iron)",
                               "condition hemochromatosis"]),
     "child on dialysis given oral iron": (
-        "pediatrics.yaml", "{age_group: child}, {pregnant: false}, {cond_esrd_dialysis: false}, {cond_hemochromatosis: false}",
+        "pediatrics.yaml", "{age_group: child}, {pregnant: false}, {cond_esrd: false}, {cond_dialysis: false}, {cond_hemochromatosis: false}",
         "{age_group: child}, {pregnant: false}, {cond_hemochromatosis: false}",
         ["pediatrics.yaml: rule pediatrics.dialysis and pediatrics.yaml: rule pediatrics.oral-iron",
-         "conflicting advice (refer_specialist and oral_iron)", "age 10", "condition esrd_dialysis"]),
+         "conflicting advice (refer_specialist and oral_iron)", "age 10", "condition esrd"]),
     "two plans under one code": ("pregnancy.yaml", "code: iv_iron_alternative", "code: oral_iron",
                                  ["pregnancy.yaml: rule pregnancy.oral-iron and pregnancy.yaml: rule "
                                   "pregnancy.iv-iron.second-third-trimester",
@@ -84,7 +84,7 @@ BROKEN = {
          "pregnancy status pregnant"]),
     "population not reviewed": ("renal.yaml", "reviewed_for: [dialysis]\n", "reviewed_for: []\n",
                                 ["renal.yaml: rule renal.dialysis.other-measures: can fire in dialysis but is "
-                                 "not reviewed for it", "condition esrd_dialysis"]),
+                                 "not reviewed for it", "condition dialysis"]),
     "unknown code": ("folate.yaml", "code: folate_supplement", "code: folic_acid",
                      ["folate.yaml: rule folate.deficiency", "'folic_acid' has no label in codes.yaml"]),
     "brand in two classes": ("valuesets/medications.yaml", "brands: [Haldol]", "brands: [Haldol, Reglan]",
@@ -128,3 +128,22 @@ def test_report_writes_standalone_html_and_markdown(tmp_path, knowledge):
         assert f'id="{rule.id}"' in html and f"`{rule.id}` v{rule.version}" in text
     assert f"Last reviewed {knowledge.manifest['last_reviewed']}" in text
     assert "https://doi.org/10.5664/jcsm.11390" in text
+
+
+def test_report_includes_value_sets_relations_and_reviewed_for(tmp_path, knowledge):
+    # issue 11 "Done when": the governance report shows what the rules rest on, not only the rules.
+    code, output = run("report", "--rules-dir", str(RULES), "--output", str(tmp_path / "out"))
+    assert code == 0, output
+    html = (tmp_path / "out" / "knowledge-base.html").read_text(encoding="utf-8")
+    text = (tmp_path / "out" / "knowledge-base.md").read_text(encoding="utf-8")
+    for document in (html, text):
+        assert "Code relations" in document and "Value set: medications" in document
+        assert "Value set: conditions" in document and "Populations (reviewed-for flags)" in document
+    keep, drop = knowledge.manifest["relations"]["conflicting"][0]
+    assert f"- `{keep}` (" in text and f"/ `{drop}` (" in text
+    assert "| `mirtazapine_mianserin` |" in text and "high: highest reported risk" in text
+    assert "mirtazapine 15996 (Remeron)" in text and 'id="class-low_dose_doxepin"' in html
+    assert "| `esrd` | end-stage renal disease | cause | renal_disease | N18.6 |" in text
+    assert "- **Reviewed for:** dialysis" in text  # treatment.alpha2delta.kidney-failure
+    assert "- **Reviewed for:** not applicable (the rule gives no advice)" in text
+    assert 'class="reviewed-for">pregnancy, lactation, child, dialysis' in html

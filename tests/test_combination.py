@@ -25,7 +25,7 @@ def test_every_code_a_rule_emits_is_declared_and_documented(knowledge):
 
 def test_a_child_on_dialysis_is_referred_to_paediatric_nephrology_only(evaluator):
     result = run(evaluator, patient={"age": 8, "sex": "male"}, labs=labs(ferritin=30, tsat=15),
-                 conditions=[{"name": "esrd_dialysis"}])
+                 conditions=[{"name": "dialysis"}])
     assert "refer_specialist" in codes(result)
     assert not (IRON_PLANS | {"iron_not_indicated", "pediatric_iv_iron_specialist"}) & set(codes(result))
     referral = next(item for item in result["recommendations"] if item["code"] == "refer_specialist")

@@ -15,7 +15,7 @@ CASES = [
     make_patient(labs=labs(ferritin=90, tsat=25), medications=[{"name": "sertraline"}]),
     make_patient(patient={"age": 9}, labs=labs(ferritin=40, tsat=18), rls={"onset_age": 7}),
     make_patient(pregnancy={"status": "pregnant", "trimester": 1}, labs=labs(ferritin=20, tsat=10)),
-    make_patient(conditions=[{"name": "esrd_dialysis"}], labs=labs(ferritin=150, tsat=15)),
+    make_patient(conditions=[{"name": "dialysis"}], labs=labs(ferritin=150, tsat=15)),
     make_patient(labs=labs(tsat=50), conditions=[{"name": "hemochromatosis"}]),
     make_patient(labs=None, rls=None, pregnancy=None),
 ]

@@ -130,6 +130,7 @@ def test_strengths_are_grade_and_source_only(knowledge):
     notes = {rule.id: rule.note for rule in knowledge.rules if rule.note}
     # the editorial remarks live in `note`, shown apart from the strength
     assert notes["classification.undetermined.possible-contributor"] == "A design choice of this service."
+    assert "Mirtazapine carries the strongest signal among antidepressants (Kolla 2018)." in notes.values()
 
 
 def test_a_lowercase_strength_is_refused_at_load(rules_copy):  # noqa: F811

@@ -24,7 +24,7 @@ def cohort():
         if index % 5 == 0:
             patient["pregnancy"] = {"status": "pregnant", "trimester": 1 + index % 3}
         if index % 7 == 0:
-            patient["conditions"] = [{"name": "esrd_dialysis"}]
+            patient["conditions"] = [{"name": "dialysis"}]
             patient["medications"] = [{"name": "sertraline"}]
         patients.append(patient)
     return patients

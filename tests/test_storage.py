@@ -132,7 +132,7 @@ CASES = [
     make_patient(patient={"id": RAW_ID, "age": 41, "sex": "female"}, labs=labs(ferritin=20, tsat=12),
                  pregnancy={"status": "pregnant", "trimester": 2}),
     make_patient(patient={"id": RAW_ID + "-b", "age": 60, "sex": "male"}, pregnancy=None,
-                 medications=[{"name": "sertraline"}], conditions=[{"name": "esrd_dialysis"}]),
+                 medications=[{"name": "sertraline"}], conditions=[{"name": "dialysis"}]),
     make_patient(patient={"age": 50, "sex": "female"}),
 ]
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from flask import Flask, render_template
 from markupsafe import Markup
 
+from cdss.authoring.appendix import appendix_data, appendix_markdown
 from cdss.evaluation import Evaluator
 
 
@@ -17,9 +18,11 @@ def knowledge_base(knowledge):
     app.register_blueprint(web.bp)
     with app.test_request_context():
         kb = web.knowledge_base_data()
+        kb["appendix"] = appendix_data(knowledge)
         css = Path(web.bp.static_folder, "style.css").read_text(encoding="utf-8")
+        appendix = Markup(render_template("appendix.html", data=kb["appendix"]))  # noqa: S704 - autoescaped template
         html = render_template("rules.html", kb=kb, topics=web.by_topic(kb["rules"]), standalone=True,
-                               inline_css=Markup(css))  # noqa: S704 - our own stylesheet, not input
+                               inline_css=Markup(css), appendix=appendix)  # noqa: S704 - our own stylesheet
     return kb, html
 
 
@@ -34,6 +37,8 @@ def markdown(kb):
         lines += [f"## {topic}", ""]
         for rule in rules:
             lines += rule_markdown(rule, kb["last_reviewed"])
+    if "appendix" in kb:
+        lines += appendix_markdown(kb["appendix"])
     return "\n".join(lines)
 
 
@@ -46,7 +51,9 @@ def rule_markdown(rule, last_reviewed):
         lines.append(f"- **Rationale:** {rule['rationale']}")
     lines.append("- **Citations:**")
     lines += [f"  - [{ref['citation']}]({ref['url']})" for ref in rule["citations"]]
-    lines += [f"- **Last reviewed:** {last_reviewed}", ""]
+    reviewed = (", ".join(rule.get("reviewed_for") or []) or "none of the special populations"
+                if rule["outputs"].get("recommendation") else "not applicable (the rule gives no advice)")
+    lines += [f"- **Reviewed for:** {reviewed}", f"- **Last reviewed:** {last_reviewed}", ""]
     return lines
 
 
