@@ -25,9 +25,9 @@ derived from the compiled ruleset at load -- while each firing reports the calle
 again by `fid` (so every fact of one evaluation needs its own fid).
 """
 import copy
+import itertools
 import json
 import threading
-import itertools
 from dataclasses import dataclass
 
 import durable_rules_engine as native
@@ -40,6 +40,13 @@ SESSION = "__session__"
 SESSION_RULE = {"all": [{"session": {"kind": SESSION}}]}
 RESERVED = (NEVER, SESSION)
 IDENTITY = ("kind", "fid", "sid")  # what every asserted fact keeps, tested or not
+# An action message is {"<rule id>":{"<alias>":<the fact as asserted>, ...}}: durable hands back each fact's
+# JSON text as this module wrote it, and the facts the service builds open with "kind" then "fid". Only the
+# fids are needed: matched_fids reads them at '"<alias>":{"kind": "' (a '{"' cannot occur inside a JSON
+# string, where every quote is escaped) and parses the whole message instead whenever that reading is not
+# certain (another shape, an escape, a count that is not exactly the rule's aliases).
+FACT_OPENING = ':{"kind": "'
+FID_OPENING = '", "fid": "'
 # durable_rules_engine result codes (src/rulespy/rules.c): 0 ok, 1 not handled, 2 already observed.
 HANDLED, NOT_HANDLED, OBSERVED = 0, 1, 2
 
@@ -160,7 +167,12 @@ class RuleEngine(BaseRuleEngine):
         self._findings = {rule_id: [(fact, self.slim(fact)) for fact in facts]
                           for rule_id, facts in consequences.items()}
         self.name = next_name("ruleset")
-        self._handle = native.create_ruleset(self.name, json.dumps(self.ruleset(), ensure_ascii=False))
+        ruleset = self.ruleset()
+        self._openings = {rule_id: [(alias, f'"{alias}"{FACT_OPENING}') for alias in
+                                    dict.fromkeys(next(iter(term)) for term in condition["all"])]
+                          for rule_id, condition in ruleset.items()
+                          if list(condition) == ["all"] and '"' not in rule_id and "\\" not in rule_id}
+        self._handle = native.create_ruleset(self.name, json.dumps(ruleset, ensure_ascii=False))
 
     def slim(self, fact):
         """The fact as the engine sees it: identity and the attributes some rule tests."""
@@ -177,10 +189,32 @@ class RuleEngine(BaseRuleEngine):
         started = native.start_action_for_state(self._handle, state)
         message = started and started[1]
         while message:
-            for rule_id, matched in json.loads(message).items():
-                self._act(rule_id, matched, sid, session, by_fid)
-                break  # one action a message, as durable's own loop takes it
+            self._act(*self.matched_fids(message), sid, session, by_fid)
             message = native.complete_and_start_action(self._handle, state)
+
+    def matched_fids(self, message):
+        """(rule id, {alias: fid}) of an action message: one action a message, as durable's own loop takes it.
+
+        Parsing the whole message (the matched facts' JSON) was most of an action's cost; see FACT_OPENING.
+        """
+        end = message.find('"', 2)
+        openings = self._openings.get(message[2:end]) if message.startswith('{"') else None
+        if openings is not None and message.startswith('":{', end) and message.count(FACT_OPENING) == len(openings):
+            matched = {}
+            for alias, opening in openings:
+                start = message.find(opening) + len(opening)
+                kind_end = message.find('"', start)
+                fid_start = kind_end + len(FID_OPENING)
+                fid_end = message.find('"', fid_start)
+                if (start < len(opening) or fid_end < 0 or not message.startswith(FID_OPENING, kind_end)
+                        or "\\" in message[start:fid_end]):
+                    break
+                matched[alias] = message[fid_start:fid_end]
+            else:
+                return message[2:end], matched
+        for rule_id, facts in json.loads(message).items():
+            return rule_id, {alias: fact["fid"] for alias, fact in facts.items()}
+        raise EngineError("an action message named no rule")
 
     def _act(self, rule_id, matched, sid, session, by_fid):
         """One action: the marker opens the session; a rule records its firing and asserts its findings."""
@@ -191,7 +225,7 @@ class RuleEngine(BaseRuleEngine):
             session.failed.append(CATCH_ALL)
             return
         try:
-            session.firings.append(Firing(rule_id, {alias: by_fid[fact["fid"]] for alias, fact in matched.items()}))
+            session.firings.append(Firing(rule_id, {alias: by_fid[fid] for alias, fid in matched.items()}))
             for fact, slim in self._findings.get(rule_id, ()):
                 by_fid.setdefault(fact["fid"], fact)
                 code, _ = native.assert_fact(self._handle, json.dumps(dict(slim, sid=sid), ensure_ascii=False))

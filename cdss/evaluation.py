@@ -30,6 +30,7 @@ class Evaluator:
             for rule in knowledge.rules if "finding" in rule.then}
         self.engine = RuleEngine(compile_rules(knowledge), consequences)
         self.labeller = Labeller(knowledge)
+        self.plans = RulePlans(knowledge)
         self.new_id = new_id
 
     @property
@@ -58,7 +59,8 @@ class Evaluator:
         """Evaluate without reusing any result."""
         fact_set = build_facts(context, self.vocabulary)
         firings = unique_firings(self.engine.run(fact_set.facts), self.knowledge)
-        result = (self.combination or Combination)(self.knowledge, firings, fact_set).result(self.new_id(), self.ruleset)
+        combination = (self.combination or Combination)(self.knowledge, firings, fact_set, self.plans)
+        result = combination.result(self.new_id(), self.ruleset)
         return self.labeller.label(result)
 
 
@@ -101,11 +103,42 @@ def unique_firings(firings, knowledge):
     return sorted(unique, key=lambda firing: knowledge.by_id[firing.rule_id].order)
 
 
+class RulePlans:
+    """What combining needs of each rule and does not depend on the patient, worked out once per ruleset:
+    the reasoning's head and terms, the report names of facts, the recommendation's key and references."""
+
+    def __init__(self, knowledge):
+        self.knowledge = knowledge
+        self.report_as = {kind: {name: spec["report_as"] for name, spec in specs.items()}
+                          for kind, specs in knowledge.facts.items()}
+        self.report_as.setdefault("patient", {}).update(
+            {f"cond_{name}": knowledge.fact_spec("patient", f"cond_{name}")["report_as"] for name in knowledge.conditions})
+        self.finding_labels = {name: spec["label"] for name, spec in knowledge.codes["findings"].items()}
+        self.rules = {rule.id: self.plan(rule) for rule in knowledge.rules}
+
+    def plan(self, rule):
+        """One rule's fixed parts: head, terms (alias, kind, explainer), recommendation and its references."""
+        knowledge, output = self.knowledge, rule.then.get("recommendation")
+        terms = tuple((alias, kind, None if kind == "finding" else knowledge.explainers[rule.id, alias])
+                      for alias, kind, _ in rule.aliases())
+        advice = None
+        if output is not None:
+            items = knowledge.codes["recommendations"][output["code"]]["items"]
+            advice = {"output": output, "items": items, "indicator": INDICATOR_ORDER[output["indicator"]],
+                      "key": (output["code"], output["title"]) if items else
+                             (output["code"], output["title"], output["detail"]),
+                      "references": [{"citation": knowledge.references[key]["citation"],
+                                      "url": knowledge.references[key]["url"]} for key in rule.citations]}
+        return {"rule": rule, "head": (rule.id, rule.version, rule.title), "terms": terms, "advice": advice,
+                "missing": rule.then.get("missing", [])}
+
+
 class Combination:
     """Turns the firings of one evaluation into the response: classification, recommendations, missing."""
 
-    def __init__(self, knowledge, firings, fact_set):
+    def __init__(self, knowledge, firings, fact_set, plans=None):
         self.knowledge = knowledge
+        self.plans = plans or RulePlans(knowledge)
         self.firings = firings
         self.fact_set = fact_set
         self.by_rule = {}
@@ -122,25 +155,28 @@ class Combination:
 
     def explain(self, firing, depth):
         """The reasoning of one firing (see `reasoning`)."""
-        rule = self.knowledge.by_id[firing.rule_id]
-        entry = {"rule": rule.id, "version": rule.version, "title": rule.title, "statement": "", "facts": {}}
+        plan, report_as = self.plans.rules[firing.rule_id], self.plans.report_as
+        rule_id, version, title = plan["head"]
+        facts = {}
+        entry = {"rule": rule_id, "version": version, "title": title, "statement": "", "facts": facts}
         parts, chain = [], []
-        for alias, kind, pattern in rule.aliases():
+        for alias, kind, explain in plan["terms"]:
             fact = firing.matched[alias]
-            if kind == "finding":
-                parts.append(f"{self.knowledge.codes['findings'][fact['name']]['label']} (found by {fact['by']})")
+            if explain is None:  # a finding: its label, and the reasoning of the rules that found it
+                parts.append(f"{self.plans.finding_labels[fact['name']]} (found by {fact['by']})")
                 if depth < 5:
                     chain.extend(self.reasoning(cause, depth + 1) for cause in self.by_rule.get(fact["by"], []))
                 continue
-            shown = self.knowledge.explainers[rule.id, alias](fact)
+            shown = explain(fact)
             if kind == "medication":
                 shown = [(f"{fact['ingredient']} ({fact['class_label']})", "ingredient"),
                          ("", "drug_class"), *shown]
+            names = report_as[kind]
             for text, name in shown:
                 if text:
                     parts.append(text)
                 if name in fact:
-                    entry["facts"][self.knowledge.fact_spec(kind, name)["report_as"]] = fact[name]
+                    facts[names[name]] = fact[name]
         entry["statement"] = "; ".join(parts)
         if chain:
             entry["chain"] = chain
@@ -149,21 +185,21 @@ class Combination:
     def result(self, evaluation_id, ruleset):
         """The evaluation as the API returns it."""
         recommendations = self.recommendations()
+        plans = [self.plans.rules[firing.rule_id] for firing in self.firings]
         return {
             "evaluation_id": evaluation_id,
             "ruleset": ruleset,
             "classification": self.classification(),
             "recommendations": recommendations,
-            "missing": list(dict.fromkeys(item for firing in self.firings
-                                          for item in self.rule(firing).then.get("missing", []))),
+            "missing": list(dict.fromkeys(item for plan in plans for item in plan["missing"])),
             "unrecognized": self.fact_set.unrecognized,
-            "fired_rules": [{"rule": firing.rule_id, "version": self.rule(firing).version}
-                            for firing in self.firings],
+            "fired_rules": [{"rule": firing.rule_id, "version": plan["rule"].version}
+                            for firing, plan in zip(self.firings, plans)],
         }
 
     def rule(self, firing):
         """The rule behind a firing."""
-        return self.knowledge.by_id[firing.rule_id]
+        return self.plans.rules[firing.rule_id]["rule"]
 
     def classification(self):
         """Secondary when any cause is found; primary only when a rule supports it and nothing argues against;
@@ -201,14 +237,12 @@ class Combination:
         text, except under a code declared `items` (one title, one line per medication). The manifest's code relations then apply: a superseded code gives way, a conflicting one is
         withdrawn (a safety net: `rules check` proves no patient reaches it).
         """
-        plans, codes = {}, self.knowledge.codes["recommendations"]
+        plans = {}
         for firing in self.firings:
-            rule = self.rule(firing)
-            output = rule.then.get("recommendation")
-            if output is None:
+            advice = self.plans.rules[firing.rule_id]["advice"]
+            if advice is None:
                 continue
-            items = codes[output["code"]]["items"]
-            key = (output["code"], output["title"]) if items else (output["code"], output["title"], output["detail"])
+            rule, output, key = self.rule(firing), advice["output"], advice["key"]
             detail = fill(output["detail"], firing.matched)
             entry = plans.get(key)
             if entry is None:
@@ -218,16 +252,15 @@ class Combination:
                     "references": [], "_order": rule.order}
             elif detail not in entry["detail"]:
                 entry["detail"] += " " + detail  # the same plan for another matched fact (a second medication)
-            if items and rule.strength not in entry["strength"]:
+            if advice["items"] and rule.strength not in entry["strength"]:
                 entry["strength"] += "; " + rule.strength
-            if INDICATOR_ORDER[output["indicator"]] < INDICATOR_ORDER[entry["indicator"]]:
+            if advice["indicator"] < INDICATOR_ORDER[entry["indicator"]]:
                 entry["indicator"] = output["indicator"]
             entry["reasoning"].append(self.reasoning(firing))
-            for key in rule.citations:
-                reference = self.knowledge.references[key]
-                cited = {"citation": reference["citation"], "url": reference["url"]}
-                if cited not in entry["references"]:
-                    entry["references"].append(cited)
+            references = entry["references"]
+            for cited in advice["references"]:
+                if cited not in references:
+                    references.append(cited)
         kept = self.apply_relations(list(plans.values()))
         lead = self.knowledge.manifest["lead_codes"]
         ordered = sorted(kept, key=lambda entry: (
@@ -262,6 +295,8 @@ class Combination:
 
 def fill(text, matched):
     """Fill {alias.fact} placeholders with the matched facts' values."""
+    if "{" not in text:  # most texts have no placeholder: no regex pass
+        return text
     def value(match):
         fact = matched.get(match.group(1), {})
         found = fact.get(match.group(2), match.group(0))

@@ -7,9 +7,17 @@ COMPARE = {"$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
 
 def quantity(knowledge, kind, name, value):
     """A value with its unit, as the reasoning shows it: '32 ng/mL'."""
+    return quantifier(knowledge, kind, name)(value)
+
+
+def quantifier(knowledge, kind, name):
+    """quantity() for one fact, its unit looked up once (explainers call it for every firing)."""
     unit = knowledge.fact_spec(kind, name).get("unit", "")
-    shown = f"{value:g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else value
-    return f"{shown} {unit}".strip() if unit and unit != "%" else f"{shown}{unit}"
+
+    def show(value):
+        shown = f"{value:g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else value
+        return f"{shown} {unit}".strip() if unit and unit != "%" else f"{shown}{unit}"
+    return show
 
 
 def describe(knowledge, kind, pattern):
@@ -65,12 +73,13 @@ def explainer(knowledge, kind, pattern):
         return lambda fact: list(missing)
     if key == "$ex":
         name = next(iter(value))
-        shown = label(knowledge, kind, name)
-        return lambda fact: [(f"{shown} {quantity(knowledge, kind, name, fact[name])}", name)]
+        shown, value_of = label(knowledge, kind, name), quantifier(knowledge, kind, name)
+        return lambda fact: [(f"{shown} {value_of(fact[name])}", name)]
     if key in SYMBOLS:
         (name, operand), = value.items()
         shown, bound = label(knowledge, kind, name), f" {SYMBOLS[key]} {quantity(knowledge, kind, name, operand)}"
-        return lambda fact: [(f"{shown} {quantity(knowledge, kind, name, fact[name])}{bound}", name)]
+        value_of = quantifier(knowledge, kind, name)
+        return lambda fact: [(f"{shown} {value_of(fact[name])}{bound}", name)]
     equal = [(stated(knowledge, kind, key, value), key)]
     return lambda fact: list(equal)
 

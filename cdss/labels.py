@@ -27,6 +27,8 @@ class Labeller:
             self.values[key] = spec.get("value_labels", {})
         self.values["withdrawn"] = self.codes["recommendations"]
         self.values["drug_class"] = {code: spec["label"] for code, spec in knowledge.medications.items()}
+        # What follows a value: '%' right after it, another unit after a space (worked out once per fact).
+        self.suffixes = {key: unit if unit == "%" else f" {unit}" if unit else "" for key, unit in self.units.items()}
 
     def code(self, kind, code):
         """The label of an output code (recommendations, causes, findings, missing)."""
@@ -48,21 +50,24 @@ class Labeller:
 
     def reasoning(self, entries):
         """Each reasoning entry (chains included) gets its facts as label and value text."""
+        facts, value = self.facts, self.value
         for entry in entries:
             if "readable_facts" not in entry:  # a firing explained once may appear under several advice
-                entry["readable_facts"] = [{"fact": key, "label": self.facts.get(key, key),
-                                            "value": self.value(key, value)} for key, value in entry["facts"].items()]
+                entry["readable_facts"] = [{"fact": key, "label": facts.get(key, key), "value": value(key, item)}
+                                           for key, item in entry["facts"].items()]
                 entry["statement"] = capitalised(entry["statement"])
-            self.reasoning(entry.get("chain", []))
+            if "chain" in entry:
+                self.reasoning(entry["chain"])
 
     def value(self, key, value):
         """A fact's value as text, with its unit: '30 ng/mL', 'yes', 'case reports only'."""
-        if isinstance(value, bool):
+        if value is True or value is False:
             return "yes" if value else "no"
         if isinstance(value, list):
             return ", ".join(str(item) for item in value)
         if isinstance(value, float):
             value = f"{value:g}"
-        shown = self.values[key].get(value, str(value)) if key in self.values else str(value)
-        unit = self.units.get(key, "")
-        return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}".strip()
+        values = self.values.get(key)
+        shown = str(value) if values is None else values.get(value, str(value))
+        suffix = self.suffixes.get(key, "")
+        return shown + suffix if suffix == "%" else (shown + suffix).strip()

@@ -53,10 +53,12 @@ def configure_logging(level):
 
 def request_id():
     """The current request's id: the caller's X-Request-ID when it is a plain token, else a new uuid."""
-    if "request_id" not in g:
+    state = g._get_current_object()  # one proxy lookup, not three (this runs several times a request)
+    rid = getattr(state, "request_id", None)
+    if rid is None:
         given = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
-    return g.request_id
+        rid = state.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    return rid
 
 
 def start_request():

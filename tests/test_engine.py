@@ -140,3 +140,37 @@ def test_eight_threads_at_once_give_the_sequential_results(evaluator):
         thread.join()
     assert errors == [] and mismatches == []
     assert evaluator.engine.live_sessions() == 0
+
+
+# Facts with quotes, backslashes and non-ASCII in their fids, or whose JSON does not open with kind and
+# fid (the service's own facts do; a caller's may not): the direct path reads the fids from the action
+# message without parsing it, and falls back to parsing it whenever that reading is not certain.
+AWKWARD = [
+    [{"kind": "patient", "fid": 'pa"ti\\ent', "ferritin": 10}],
+    [{"fid": "pätient/ü", "kind": "patient", "ferritin": 10}],
+    [{"ferritin": 10, "kind": "patient", "fid": "p:{\"kind\": \"x\", \"fid\": \"y\"}"}],
+]
+PAIR = {"all": [{"p": {"$and": [{"kind": "patient"}, {"$lt": {"ferritin": 50}}]}},
+                {"m": {"$and": [{"kind": "medication"}, {"code": "x"}]}}]}
+
+
+@pytest.mark.parametrize("facts", AWKWARD)
+def test_the_matched_facts_are_found_by_fid_whatever_their_text(facts):
+    direct, host = RuleEngine({"low": LOW}, {}), HostRuleEngine({"low": LOW}, {})
+    fired = direct.run(facts)
+    assert [(firing.rule_id, firing.matched["p"]["fid"]) for firing in fired] == [("low", facts[0]["fid"])]
+    assert fired[0].matched["p"] is facts[0]
+    assert [(firing.rule_id, firing.matched["p"]["fid"]) for firing in host.run(facts)] == \
+        [(firing.rule_id, firing.matched["p"]["fid"]) for firing in fired]
+
+
+def test_a_message_the_patterns_cannot_read_exactly_is_parsed():
+    engine = RuleEngine({"pair": PAIR}, {})
+    fast = '{"pair":{"p":{"kind": "patient", "fid": "a", "ferritin": 1},"m":{"kind": "medication", "fid": "b\\"c"}}}'
+    assert engine.matched_fids(fast) == ("pair", {"p": "a", "m": 'b"c'})
+    reordered = '{"pair":{"p":{"fid": "a", "kind": "patient"},"m":{"kind": "medication", "fid": "b"}}}'
+    assert engine.matched_fids(reordered) == ("pair", {"p": "a", "m": "b"})
+    unknown = '{"other":{"q":{"kind": "patient", "fid": "a"}}}'
+    assert engine.matched_fids(unknown) == ("other", {"q": "a"})
+    with pytest.raises(EngineError):
+        engine.matched_fids("{}")
