@@ -38,10 +38,10 @@ def build_facts(context, vocabulary):
     if errors:
         raise UnknownConditionError(errors)
     patient = patient_fact(context, present, vocabulary.conditions)
-    add_iron_therapy(patient, context, vocabulary)
+    resolved = [(entry, vocabulary.ingredients(entry)) for entry in context["medications"]]  # once per entry
+    add_iron_therapy(patient, context, resolved, vocabulary)
     medications = {}
-    for entry in context["medications"]:
-        found = vocabulary.ingredients(entry)
+    for entry, found in resolved:
         if not found and not vocabulary.recognises_medication(entry):  # a known drug outside RLS: nothing to say
             unrecognized["medications"].append(vocabulary.unrecognized_medication(entry))
         for ingredient in found:

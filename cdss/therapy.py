@@ -13,10 +13,11 @@ IV_IRON_WASHOUT_DAYS = 84
 LOW_WEIGHT_KG, FCM_MG_PER_KG = 50, 15
 
 
-def add_iron_therapy(fact, context, vocabulary):
-    """Add the iron-therapy facts of one context to the patient fact."""
+def add_iron_therapy(fact, context, resolved, vocabulary):
+    """Add the iron-therapy facts of one context to the patient fact; `resolved` pairs each medication entry
+    with its ingredients (vocabulary.ingredients, worked out once by build_facts)."""
     today = dt.date.fromisoformat(context.get("as_of") or dt.date.today().isoformat())
-    oral, iv = listed(context.get("medications", []), vocabulary, today)
+    oral, iv = listed(resolved, today)
     fact["on_oral_iron"] = bool(oral)
     if any(days is not None for days in oral):
         fact["oral_iron_days"] = max(days for days in oral if days is not None)
@@ -36,11 +37,11 @@ def add_iron_therapy(fact, context, vocabulary):
             fact["fcm_dose_mg"] = round(FCM_MG_PER_KG * weight)
 
 
-def listed(medications, vocabulary, today):
+def listed(resolved, today):
     """Days on each oral iron entry and since each IV iron entry (None: no start date)."""
     oral, iv = [], []
-    for entry in medications:
-        classes = {ingredient.drug_class for ingredient in vocabulary.ingredients(entry)}
+    for entry, ingredients in resolved:
+        classes = {ingredient.drug_class for ingredient in ingredients}
         days = (today - dt.date.fromisoformat(entry["start_date"])).days if entry.get("start_date") else None
         if IV_IRON in classes:
             iv.append(days)
