@@ -1,7 +1,7 @@
 """The canonical patient context becomes the facts the rules test: one patient fact, one per medication."""
 from dataclasses import dataclass, field
 
-from cdss.therapy import add_iron_therapy
+from cdss.therapy import add_iron_therapy, unchecked_allergies
 
 ADULT_AGE = 18  # AASM 2025 and IRLSSG 2018 give separate pediatric thresholds below 18 years.
 
@@ -25,7 +25,7 @@ class FactSet:
 
 def build_facts(context, vocabulary):
     """Build the facts of one evaluation from a validated, canonical patient context."""
-    unrecognized = {"medications": [], "conditions": []}
+    unrecognized = {"medications": [], "conditions": [], "allergies": unchecked_allergies(context, vocabulary)}
     present, errors = set(), {}
     for index, entry in enumerate(context["conditions"]):
         names = vocabulary.condition_names(entry)

@@ -4,6 +4,7 @@ Durations count days from a medication's `start_date` to the context's `as_of`, 
 gives the same facts. The rules read the thresholds (oral iron for 3 months, IV iron in the last 12 weeks).
 """
 import datetime as dt
+import re
 
 ORAL_IRON, IV_IRON = "iron_supplement", "iv_iron"  # drug classes of rules/valuesets/medications.yaml
 # Ferritin rises for weeks after an IV iron dose (recheck 8-12 weeks after it; Mayo 2021 [S]): a dose in the
@@ -11,6 +12,11 @@ ORAL_IRON, IV_IRON = "iron_supplement", "iv_iron"  # drug classes of rules/value
 IV_IRON_WASHOUT_DAYS = 84
 # Ferric carboxymaltose under 50 kg: 15 mg/kg per dose (US prescribing information).
 LOW_WEIGHT_KG, FCM_MG_PER_KG = 50, 15
+# Word roots of every IV iron ingredient and brand the value sets know (iron sucrose, Venofer, ferumoxytol,
+# Injectafer, Monoferric, INFeD, iron dextran, ...): an allergy whose name the service cannot identify but which
+# has one of them may be to IV iron, so it is listed as not checked. A name without any (penicillin, peanut,
+# latex) cannot be an IV iron product the service knows, and is not listed.
+MAYBE_IRON = re.compile(r"iron|fer|infed|dextran", re.IGNORECASE)
 
 
 def add_iron_therapy(fact, context, resolved, vocabulary):
@@ -48,6 +54,26 @@ def listed(resolved, today):
         elif ORAL_IRON in classes:
             oral.append(days)
     return oral, iv
+
+
+def unchecked_allergies(context, vocabulary):
+    """The allergies that could be to IV iron but that the service cannot identify, as listed in `unrecognized`:
+    an RxNorm code it does not know (without a name), or a name with an iron word root that names no known drug."""
+    unchecked = []
+    for entry in context.get("allergies", []):
+        name = entry.get("name")
+        if identified(entry, vocabulary) or (name is not None and not MAYBE_IRON.search(name)):
+            continue
+        unchecked.append(vocabulary.unrecognized_medication(entry))
+    return unchecked
+
+
+def identified(entry, vocabulary):
+    """Whether an allergy's substance is a drug the service can tell IV iron from: an ingredient of the value
+    sets, or a product or drug of the RxNorm tables (their ingredients are known, and IV iron is in the value sets)."""
+    code, name = entry.get("rxnorm"), entry.get("name")
+    return bool(vocabulary.ingredients(entry) or code in vocabulary.products or vocabulary.known.codes.get(code)
+                or (isinstance(name, str) and vocabulary.known.names.read(name)))
 
 
 def is_iv_iron(entry, vocabulary):

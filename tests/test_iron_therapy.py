@@ -59,3 +59,35 @@ def test_an_allergy_to_something_else_changes_nothing(client):
     allergic = evaluate(client, labs=labs(ferritin=85, tsat=24), patient={"age": 60, "sex": "female"},
                         allergies=[{"name": "penicillin", "reaction": "rash", "severity": "moderate"}])
     assert codes(plain) == codes(allergic) and "iv_iron" in codes(plain)
+    assert "allergies" not in allergic["unrecognized"]
+
+
+@pytest.mark.parametrize("name", ["IV iron", "intravenous iron", "Iron infusion", "iron injection 100 mg"])
+def test_iv_iron_named_by_its_route_is_iv_iron_not_oral(client, name):
+    """'IV iron' once read as the word 'iron' (oral iron): the allergy was missed and IV iron advised."""
+    allergic = evaluate(client, labs=labs(ferritin=85, tsat=24), patient={"age": 60, "sex": "female"},
+                        allergies=[{"name": name, "reaction": "anaphylaxis"}])
+    assert "avoid_iv_iron" in codes(allergic) and "iv_iron" not in codes(allergic)
+    treated = evaluate(client, as_of="2026-06-01", labs=labs(ferritin=40, tsat=18), patient={"age": 60, "sex": "male"},
+                       medications=[{"name": name, "start_date": "2026-05-01"}])
+    assert "continue_oral_iron" not in codes(treated)
+    assert "ferritin_after_iv_iron" in codes(treated)  # a dose a month ago: ferritin is not yet usable
+
+
+@pytest.mark.parametrize(("allergy", "listed"), [
+    ({"name": "Feraheem", "reaction": "anaphylaxis"}, "Feraheem"),    # a misspelt IV iron brand
+    ({"name": "ferric something"}, "ferric something"),
+    ({"rxnorm": "99999999"}, "rxnorm|99999999"),                      # a code in no table
+])
+def test_an_allergy_that_could_be_to_iv_iron_but_is_not_identified_is_listed(client, allergy, listed):
+    result = evaluate(client, labs=labs(ferritin=85, tsat=24), patient={"age": 60, "sex": "female"},
+                      allergies=[allergy, {"name": "penicillin"}, {"name": "peanut"}])
+    assert result["unrecognized"]["allergies"] == [listed]
+    assert "avoid_iv_iron" not in codes(result)
+
+
+def test_allergies_the_service_can_rule_out_are_not_listed(client):
+    result = evaluate(client, labs=labs(ferritin=85, tsat=24), patient={"age": 60, "sex": "female"},
+                      allergies=[{"name": "penicillin"}, {"name": "shellfish"}, {"rxnorm": "7980"},
+                                 {"name": "ferrous sulfate", "reaction": "nausea"}])
+    assert "allergies" not in result["unrecognized"]

@@ -69,6 +69,9 @@ def unrecognized_lines(result):
     if found.get("medications"):
         shown = ", ".join(code_words(item) for item in found["medications"][:20])
         lines.append(f"medications the service does not recognise (not checked for effects on RLS): {shown}")
+    if found.get("allergies"):
+        shown = ", ".join(code_words(item) for item in found["allergies"][:20])
+        lines.append(f"allergies the service does not recognise (not checked for IV iron): {shown}")
     return lines
 
 

@@ -104,3 +104,14 @@ def test_body_weight_under_50_kg_gives_the_weight_based_dose(hooks):
     card = next(card for card in body["cards"]
                 if card["extension"][EXT]["recommendation"] == "iv_iron_weight_dose")
     assert "43.9 kg" in card["detail"] and "658 mg" in card["detail"]
+
+
+def test_an_allergy_that_could_be_to_iv_iron_but_is_not_identified_is_said_on_the_iv_iron_card(hooks):
+    request = man_on_oral_iron(120)
+    unknown = dict(iron_sucrose_anaphylaxis(), code={"text": "Ferinjekt"})  # a foreign brand spelling, text only
+    peanut = dict(iron_sucrose_anaphylaxis(), id="allergy-2", code={"text": "Peanut"})
+    request["prefetch"]["allergies"] = bundle(unknown, peanut)
+    _, body = post(hooks, "rls-iron", request)
+    card = next(card for card in body["cards"] if card["extension"][EXT]["recommendation"] == "iv_iron")
+    assert "allergies the service does not recognise (not checked for IV iron): Ferinjekt" in card["detail"]
+    assert "Peanut" not in card["detail"]
