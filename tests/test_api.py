@@ -96,7 +96,15 @@ def test_missing_data_is_a_reason_to_test_not_an_error(client):
     result = evaluate(client, {})
     assert result["classification"]["type"] == "undetermined"
     assert codes(result)[0] == "order_iron_studies"
-    assert {"ferritin", "tsat", "folate", "rls.criteria"} <= set(result["missing"])
+    assert {"ferritin", "tsat", "rls.criteria"} <= set(result["missing"])
+    assert "folate" not in result["missing"]  # optional unless anaemia or neuropathy asks for it (folate.missing)
+
+
+def test_folate_is_asked_for_with_anaemia_or_neuropathy(client):
+    anaemic = evaluate(client, {"patient": {"age": 60, "sex": "male"}, "labs": {"hemoglobin": {"value": 12.1, "unit": "g/dL"}}})
+    assert "check_folate" in codes(anaemic) and "folate" in anaemic["missing"]
+    neuropathy = evaluate(client, {"conditions": [{"system": "icd-10-cm", "code": "G62.9"}]})
+    assert "check_folate" in codes(neuropathy)
 
 
 def test_an_unmet_criterion_leads_with_confirm_diagnosis(client):

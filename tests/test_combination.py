@@ -91,7 +91,9 @@ def test_superseded_advice_gives_way(knowledge):
     broken = copy.copy(knowledge)
     broken.manifest = copy.deepcopy(knowledge.manifest)
     broken.manifest["relations"]["supersedes"].append(["avoid_iron", "check_folate"])
-    result = Evaluator(broken).evaluate(PatientContextSchema().load(make_patient(labs=labs(tsat=50), )))
+    context = PatientContextSchema().load(make_patient(labs=labs(tsat=50, hemoglobin=11)))  # anaemic, no folate
+    assert "check_folate" in codes(Evaluator(knowledge).evaluate(context))
+    result = Evaluator(broken).evaluate(context)
     assert "check_folate" not in codes(result)
     assert next(item for item in result["recommendations"] if item["code"] == "avoid_iron")[
         "reasoning"][-1]["rule"] == "ruleset.supersedes"

@@ -13,7 +13,7 @@ from tests.test_loader import edit, rules_copy  # noqa: F401 - the fixture
 
 SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")  # a code (iron_deficiency, cond_x): never what a clinician reads
 CASES = sorted((ROOT / "tests" / "golden" / "cases").glob("*.json"))
-BUSY = make_patient(patient={"age": 8, "sex": "female"}, labs=labs(ferritin=30, tsat=15),
+BUSY = make_patient(patient={"age": 8, "sex": "female"}, labs=labs(ferritin=30, tsat=15, hemoglobin=11),
                     medications=[{"name": "sertraline"}, {"name": "mirtazapine"}],
                     conditions=[{"name": "hemochromatosis"}, {"name": "sleep_apnea"}, {"name": "diabetes"}],
                     rls={"criteria": dict.fromkeys(CRITERIA, True)})  # met: causes shown (not while in doubt)
