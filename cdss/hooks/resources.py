@@ -43,10 +43,25 @@ class Mapped:
             self.unrecognized[section].append(item)
 
 
+# SNOMED CT by an edition or version URI ("http://snomed.info/sct/731000124108/version/20250301"): that is
+# Coding.version's job in FHIR, but some systems send it as Coding.system; the codes are SNOMED CT codes.
+SNOMED_EDITION = re.compile(r"^https?://snomed\.info/sct/\d+(/version/\d{8})?$")
+
+
+def system_of(coding):
+    """A coding's system as the mapping compares it: without surrounding blanks or a trailing slash, and SNOMED CT
+    for an edition or version URI."""
+    system = coding.get("system")
+    if not isinstance(system, str):
+        return None
+    system = system.strip().rstrip("/")
+    return SNOMED if SNOMED_EDITION.match(system) else system
+
+
 def codings(concept, systems):
     """Codes of a CodeableConcept in the given systems, in order."""
-    return [coding["code"] for coding in (concept or {}).get("coding", [])
-            if isinstance(coding, dict) and coding.get("system") in systems and isinstance(coding.get("code"), str)]
+    return [coding["code"].strip() for coding in (concept or {}).get("coding", [])
+            if isinstance(coding, dict) and system_of(coding) in systems and isinstance(coding.get("code"), str)]
 
 
 def reference_of(resource):

@@ -262,3 +262,15 @@ def test_a_condition_given_only_as_text_is_matched_by_name(evaluator):
                  "clinicalStatus": {"coding": [{"code": "active"}]}}
     context = load_context(mapped(evaluator, conditions=[text_only]))
     assert [evaluator.vocabulary.condition(entry) for entry in context["conditions"]] == ["restless_legs_syndrome"]
+
+
+@pytest.mark.parametrize("system", [SCT + "/731000124108/version/20250301", SCT + "/900000000000207008", SCT + "/"])
+def test_snomed_by_an_edition_uri_or_with_a_trailing_slash_is_snomed(evaluator, system):
+    result = mapped(evaluator, conditions=[condition(system, "32914008")])
+    assert result.context["conditions"] == [{"system": "snomed", "code": "32914008"}]
+    assert not result.unrecognized
+
+
+def test_an_icd10_who_code_is_not_read_as_icd10cm(evaluator):
+    result = mapped(evaluator, conditions=[condition("http://hl7.org/fhir/sid/icd-10", "G25.8")])
+    assert result.context["conditions"] == [] and result.unrecognized["conditions"]
