@@ -96,3 +96,15 @@ def start_date(request, today):
             return when.date().isoformat()
     return None
 
+
+def last_given(request, today):
+    """When a finished (completed or stopped) medication was last given, as well as the resource says: the end of
+    MedicationStatement.effectivePeriod, effectiveDateTime, the period's start, else MedicationRequest.authoredOn."""
+    period = request.get("effectivePeriod") or {}
+    for value, latest in ((period.get("end"), True), (request.get("effectiveDateTime"), False),
+                          (period.get("start"), False), (request.get("authoredOn"), False)):
+        when = parse_when(value, latest)
+        if when and when.date() <= today:
+            return when.date()
+    return None
+

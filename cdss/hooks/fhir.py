@@ -12,12 +12,13 @@ import re
 from marshmallow import ValidationError
 
 from cdss.errors import flatten
-from cdss.hooks.allergies import body_weight, map_allergies, start_date, supported
+from cdss.hooks.allergies import body_weight, last_given, map_allergies, start_date, supported
 from cdss.hooks.labs import LABELS, map_labs
 from cdss.hooks.pregnancy import pregnancy_section
 from cdss.hooks.resources import (ACTIVE_CLINICAL, REFUTED, RXNORM, Mapped, belongs_to, codings, condition_entries,
                                   names_of, parse_when, reference_of, status_code)
 from cdss.hooks.shapes import MalformedResource, check_resource
+from cdss.therapy import IV_IRON, IV_IRON_WASHOUT_DAYS
 from schemas.context import MAX_ITEMS, PatientContextSchema
 
 
@@ -145,6 +146,17 @@ def medication_entries(request, vocabulary, library=None):
 
 
 ACTIVE_MEDICATION = {"MedicationRequest": ("active",), "MedicationStatement": ("active", "intended")}
+FINISHED = ("completed", "stopped")  # a finished IV iron course still makes ferritin unusable for 12 weeks
+
+
+def recent_iv_iron(request, vocabulary, library, today):
+    """The IV iron entries of a finished MedicationRequest or MedicationStatement given in the last 12 weeks, dated
+    by when it was last given (the ferritin after it is not yet usable); [] for anything else."""
+    given = last_given(request, today)
+    if given is None or (today - given).days >= IV_IRON_WASHOUT_DAYS:
+        return []
+    return [{**entry, "start_date": given.isoformat()} for entry in medication_entries(request, vocabulary, library)
+            if any(ingredient.drug_class == IV_IRON for ingredient in vocabulary.ingredients(entry))]
 
 
 def map_medications(requests, vocabulary, mapped, library=None, today=None):
@@ -153,6 +165,8 @@ def map_medications(requests, vocabulary, mapped, library=None, today=None):
     entries = []
     for request in requests:
         if request.get("status", "active") not in ACTIVE_MEDICATION.get(request.get("resourceType"), ("active",)):
+            if request.get("status") in FINISHED and today:
+                add_entries(entries, recent_iv_iron(request, vocabulary, library, today), request, mapped)
             continue
         found = medication_entries(request, vocabulary, library)
         if not found:
@@ -161,14 +175,19 @@ def map_medications(requests, vocabulary, mapped, library=None, today=None):
                         f"the medication of {reference_of(request)} could not be read"
                         + (f" ({str(reference)[:80]} was not available)" if reference else ""))
         started = start_date(request, today) if today else None
-        for entry in found:
-            entry = {**entry, "start_date": started} if started else entry
-            if entry not in entries:
-                entries.append(entry)
-                mapped.sources.setdefault("medications", []).append(reference_of(request))
+        add_entries(entries, [{**entry, "start_date": started} if started else entry for entry in found], request,
+                    mapped)
     if len(entries) > MAX_ITEMS:
         mapped.skip("medications", f"more than {MAX_ITEMS}", f"only the first {MAX_ITEMS} medications were read")
     return entries[:MAX_ITEMS]
+
+
+def add_entries(entries, found, request, mapped):
+    """Add a resource's medication entries that are not there yet, with the resource as their source."""
+    for entry in found:
+        if entry not in entries:
+            entries.append(entry)
+            mapped.sources.setdefault("medications", []).append(reference_of(request))
 
 
 KINDS = ("observations", "conditions", "medications", "statements", "allergies")

@@ -51,8 +51,10 @@ PREGNANCY = Prefetch(f"Observation?patient={PATIENT}&code={','.join((PREGNANCY_S
 # `_include=MedicationRequest:medication` brings the Medication a request references (Epic and Oracle
 # Health send medicationReference). It is beyond the query features CDS Hooks 2.0 asks every client to
 # support: a client that cannot honour it omits the key or the Medications, and the service reads them.
-MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active&_include=MedicationRequest:medication",
-                       False, "active medications")
+# completed and stopped orders too, for one reason: IV iron given in the last 12 weeks makes the ferritin unusable
+# (fhir.py reads nothing else from them; a prefetch template cannot ask for "the last 12 weeks").
+MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active,completed,stopped"
+                       "&_include=MedicationRequest:medication", False, "active medications and recent IV iron")
 ALLERGIES = Prefetch(f"AllergyIntolerance?patient={PATIENT}&clinical-status=active", False, "allergies")
 STATEMENTS = Prefetch(f"MedicationStatement?patient={PATIENT}&status=active", False,
                       "medications the patient reports taking")

@@ -115,3 +115,29 @@ def test_an_allergy_that_could_be_to_iv_iron_but_is_not_identified_is_said_on_th
     card = next(card for card in body["cards"] if card["extension"][EXT]["recommendation"] == "iv_iron")
     assert "allergies the service does not recognise (not checked for IV iron): Ferinjekt" in card["detail"]
     assert "Peanut" not in card["detail"]
+
+
+def iv_iron_given(days_ago, status="completed"):
+    """A finished MedicationRequest for iron sucrose (RxNorm SCD 1741261), ordered days ago."""
+    return {"resourceType": "MedicationRequest", "id": "iv-1", "status": status, "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                      "code": "1741261", "display": "iron sucrose injection"}]},
+            "subject": {"reference": "Patient/pat-anna"},
+            "authoredOn": (dt.date.today() - dt.timedelta(days=days_ago)).isoformat()}
+
+
+def test_a_completed_iv_iron_order_in_the_last_12_weeks_makes_the_ferritin_unusable(hooks):
+    request = man_on_oral_iron(120)
+    request["prefetch"]["medications"] = bundle(iv_iron_given(21))
+    _, body = post(hooks, "rls-iron", request)
+    found = codes(body["cards"])
+    assert "ferritin_after_iv_iron" in found and "iv_iron" not in found
+    card = next(card for card in body["cards"] if card["extension"][EXT]["recommendation"] == "ferritin_after_iv_iron")
+    assert "MedicationRequest/iv-1" in card["extension"][EXT]["evidence"]
+
+
+def test_iv_iron_finished_more_than_12_weeks_ago_is_not_read(hooks):
+    request = man_on_oral_iron(120)
+    request["prefetch"]["medications"] = bundle(iv_iron_given(90, status="stopped"))
+    _, body = post(hooks, "rls-iron", request)
+    assert "ferritin_after_iv_iron" not in codes(body["cards"]) and "iv_iron" in codes(body["cards"])
