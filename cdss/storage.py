@@ -408,16 +408,20 @@ class Store:
     def _audit_connection(self):
         """This process's audit connection (a forked child never uses its parent's); it is held for good,
         so the checkout deadline is lifted and each write gets its own."""
-        if self._audit.get("pid") != os.getpid():
-            self._audit.clear()
+        held = self._audit.get("connection") if self._audit.get("pid") == os.getpid() else None
+        if held is None or held.invalidated:
+            # an invalidated one (an exit exception mid-write) is replaced here, never silently reconnected
+            # by SQLAlchemy without the set-up below
+            close_quietly(self._audit, discard=True)
             connection = self.engine.connect()
-            WATCHDOG.disarm(connection.connection.record_info.pop("deadline", None))
+            # the checkout listeners keep their state in the DBAPI connection's info (record.info)
+            WATCHDOG.disarm(connection.connection.info.pop("deadline", None))
             if self.url.startswith("sqlite") and cooperative():
                 # SQLite waits for another process's write lock by sleeping in C, which stops every
                 # greenlet of a gevent worker (up to 100 ms a sleep); the audit write waits in Python instead
                 connection.exec_driver_sql("PRAGMA busy_timeout = 0")
                 connection.commit()
-                connection.connection.record_info["busy_timeout"] = int(self.timeouts["statement"] * 1000)
+                connection.connection.info["busy_timeout"] = int(self.timeouts["statement"] * 1000)
             self._audit.update(pid=os.getpid(), connection=connection)
         return self._audit["connection"]
 

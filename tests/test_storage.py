@@ -6,6 +6,7 @@ other data. When PostgreSQL cannot be reached the postgres tests skip on a works
 import datetime as dt
 import logging
 import os
+import time
 import uuid
 
 import pytest
@@ -15,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 
 from cdss import create_app
 from cdss.config import database_url
-from cdss.storage import MIGRATIONS, CardRecord, EvaluationRecord, Store, StorageError, card_rows, patient_hash
+from cdss.storage import (MIGRATIONS, CardRecord, EvaluationRecord, Store, StorageError, card_rows, close_quietly,
+                          patient_hash)
 from tests.conftest import labs, make_patient
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -264,6 +266,63 @@ def test_a_failed_audit_write_is_a_storage_error_without_patient_data_and_the_ne
     after = audit_row_with()
     store.store_audit_row(after)
     assert store.get_evaluation(after["id"]) is not None
+
+
+def test_an_audit_connection_invalidated_outside_a_write_is_replaced_not_silently_reconnected(audited):
+    # An exit exception (a gevent Timeout) during a write invalidates the audit connection and escapes
+    # store_audit_row. The next write must open its connection the audit way (no checkout deadline left
+    # armed to shut it 3 statement timeouts later, SQLite's busy timeout handled), not let SQLAlchemy
+    # reconnect the invalidated one behind its back.
+    store = audited.extensions["cdss.store"]
+    store.store_audit_row(audit_row_with())
+    held = store._audit["connection"]
+    held.invalidate()
+    row = audit_row_with()
+    store.store_audit_row(row)
+    assert store.get_evaluation(row["id"]) is not None
+    replaced = store._audit["connection"]
+    assert replaced is not held and not replaced.invalidated
+    assert "deadline" not in replaced.connection.info
+
+
+@pytest.mark.postgres
+def test_the_held_audit_connection_outlives_the_checkout_deadline(caplog):
+    # A pooled checkout is shut by the watchdog after three statement timeouts; the audit connection is
+    # held for good, so its checkout deadline must be lifted (it was not: each audit connection was shut
+    # 9 s after it opened, and a commit cut that way was retried into a duplicate key and the outbox).
+    backend = connect_postgres()
+    store = Store(backend.fresh_url(), {"statement": 0.2})
+    try:
+        store.migrate()
+        store.store_audit_row(audit_row_with())
+        held = store._audit["connection"]
+        time.sleep(3 * 0.2 + 0.4)
+        with caplog.at_level(logging.ERROR, logger="cdss.deadline"):
+            store.store_audit_row(audit_row_with())
+        assert store._audit["connection"] is held and not held.invalidated
+        assert not [record for record in caplog.records if record.name == "cdss.deadline"]
+    finally:
+        store.close()
+        backend.close()
+
+
+def test_a_pooled_connection_gets_its_busy_timeout_back_after_serving_as_the_audit_connection(tmp_path,
+                                                                                            monkeypatch):
+    # Under gevent the audit connection waits for SQLite's lock in Python (busy_timeout 0); handed back to
+    # the pool, it must wait in SQLite again, or a feedback write meeting the lock fails at once.
+    monkeypatch.setattr("cdss.storage.cooperative", lambda: True)
+    store = Store(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    try:
+        store.migrate()
+        store.store_audit_row(audit_row_with())
+        assert store._audit["connection"].exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
+        store._audit["connection"].rollback()
+        with store._audit_lock:
+            close_quietly(store._audit)  # back to the pool, as when a worker's store closes it
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000
+    finally:
+        store.close()
 
 
 def assert_answered_from_the_outbox(app, caplog):
