@@ -328,7 +328,7 @@ class Store:
             raise StorageError(reason(error)) from None
 
     def record_evaluation(self, result, source, patient_key, payload=None):
-        """Store the audit record of one evaluation (a Core insert: the ORM's unit of work cost ~1 ms)."""
+        """Store the audit record of one evaluation (not through the ORM: its unit of work cost ~1 ms)."""
         self.store_audit_row(audit_row(result, source, patient_key, payload))
 
     def store_audit_row(self, row, cards=()):
