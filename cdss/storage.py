@@ -6,6 +6,7 @@ owned by Alembic (migrations/); `Store.migrate()` brings a database up to date.
 import datetime as dt
 import hashlib
 import hmac
+import operator
 import os
 import socket
 import sqlite3
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -200,6 +201,52 @@ def statement_timeout(milliseconds):
     return listener
 
 
+class PreparedInsert:
+    """An INSERT of every column of a table, compiled once for a dialect, its parameters processed by the
+    columns' own bind processors: the stored values are those of a Core insert, without its per-call
+    compiled-cache lookup and execution context (bench/audit_cost.py)."""
+
+    def __init__(self, table, dialect):
+        compiled = insert(table).compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.keys = list(compiled.positiontup) if dialect.positional else [column.key for column in table.columns]
+        self._named = not dialect.positional
+        self._values = operator.itemgetter(*self.keys)
+        types = {column.key: column.type for column in table.columns}
+        # (position, processor, processed None): a JSON column's None is stored as JSON null ("null")
+        self._processors = [(index, process, process(None)) for index, key in enumerate(self.keys)
+                            if (process := types[key].dialect_impl(dialect).bind_processor(dialect))]
+
+    def parameters(self, row):
+        """The DBAPI parameters for `row` (which has every column)."""
+        values = list(self._values(row))
+        for index, process, null in self._processors:
+            value = values[index]
+            values[index] = null if value is None else process(value)
+        return dict(zip(self.keys, values)) if self._named else values
+
+
+def execute_and_commit(connection, statements):
+    """Run [(sql, parameters, many)] on the DBAPI connection of a SQLAlchemy Connection and commit.
+
+    A failure goes through SQLAlchemy's own handling, as in Connection.execute: the handle_error events
+    (drop_faulted_sqlite), disconnect detection, the invalidation of the connection (and of the pool), the
+    rollback, and a DBAPIError (or StatementError) raised."""
+    dbapi_connection, cursor, statement = connection.connection.dbapi_connection, None, None
+    try:
+        cursor = dbapi_connection.cursor()
+        for statement, parameters, many in statements:
+            if many:
+                cursor.executemany(statement, parameters)
+            else:
+                cursor.execute(statement, parameters)
+        cursor.close()
+        statement = None
+        dbapi_connection.commit()
+    except BaseException as error:  # as SQLAlchemy's: an exit exception (a gevent Timeout) invalidates too
+        connection._handle_dbapi_exception(error, statement, None, cursor, None)  # always raises
+
+
 class Store:
     """The service's database: one engine, short sessions, every failure raised as StorageError."""
 
@@ -223,8 +270,8 @@ class Store:
         # pool checkout, a pre-ping and a reset each time (141 -> 92 us a record on SQLite, bench/).
         self._audit = {}  # "pid" and "connection" of this process's audit connection
         self._audit_lock = threading.Lock()
-        self._audit_insert = insert(EvaluationRecord.__table__)
-        self._cards_insert = insert(CardRecord.__table__)
+        self._audit_insert = PreparedInsert(EvaluationRecord.__table__, self.engine.dialect)
+        self._cards_insert = PreparedInsert(CardRecord.__table__, self.engine.dialect)
         dialect = sqlite if url.startswith("sqlite") else postgresql
         self._replay_insert = dialect.insert(EvaluationRecord.__table__).on_conflict_do_nothing(index_elements=["id"])
         self._replay_cards = dialect.insert(CardRecord.__table__).on_conflict_do_nothing(index_elements=["uuid"])
@@ -281,12 +328,19 @@ class Store:
             raise StorageError(reason(error)) from None
 
     def record_evaluation(self, result, source, patient_key, payload=None):
-        """Store the audit record of one evaluation (a Core insert: the ORM's unit of work cost ~1 ms)."""
+        """Store the audit record of one evaluation (not through the ORM: its unit of work cost ~1 ms)."""
         self.store_audit_row(audit_row(result, source, patient_key, payload))
 
     def store_audit_row(self, row, cards=()):
         """Insert one audit row (and its CDS Hooks cards) on this process's audit connection, in one
         transaction, within the statement timeout."""
+        try:  # processed once, outside the lock and the retries
+            statements = [(self._audit_insert.sql, self._audit_insert.parameters(row), False)]
+            if cards:
+                statements.append((self._cards_insert.sql, [self._cards_insert.parameters(card) for card in cards],
+                                   True))
+        except (KeyError, TypeError, ValueError) as error:  # a row the table cannot take: said as SQLAlchemy would
+            raise StorageError(reason(StatementError(str(error), None, None, error))) from None
         started, pause, reconnected = time.monotonic(), 0.001, False
         with self._audit_lock:
             while True:
@@ -296,16 +350,13 @@ class Store:
                         raise StorageError("TimeoutError")
                     connection = self._audit_connection()
                     with WATCHDOG.deadline(socket_of(connection.connection.dbapi_connection), left):
-                        connection.execute(self._audit_insert, row)
-                        if cards:
-                            connection.execute(self._cards_insert, list(cards))
-                        connection.commit()
+                        execute_and_commit(connection, statements)
                     return
                 except SQLAlchemyError as error:
                     if sqlite_busy(error) and connection is not None and not connection.invalidated:
-                        # another process holds SQLite's write lock: wait here, cooperatively (see
-                        # _audit_connection), and try again within the statement timeout
-                        connection.rollback()
+                        # another process holds SQLite's write lock (the failed transaction is rolled
+                        # back already): wait here, cooperatively (see _audit_connection), and try again
+                        # within the statement timeout
                         time.sleep(min(pause, max(left, 0)))
                         pause = min(pause * 2, 0.02)
                         continue
@@ -357,16 +408,20 @@ class Store:
     def _audit_connection(self):
         """This process's audit connection (a forked child never uses its parent's); it is held for good,
         so the checkout deadline is lifted and each write gets its own."""
-        if self._audit.get("pid") != os.getpid():
-            self._audit.clear()
+        held = self._audit.get("connection") if self._audit.get("pid") == os.getpid() else None
+        if held is None or held.invalidated:
+            # an invalidated one (an exit exception mid-write) is replaced here, never silently reconnected
+            # by SQLAlchemy without the set-up below
+            close_quietly(self._audit, discard=True)
             connection = self.engine.connect()
-            WATCHDOG.disarm(connection.connection.record_info.pop("deadline", None))
+            # the checkout listeners keep their state in the DBAPI connection's info (record.info)
+            WATCHDOG.disarm(connection.connection.info.pop("deadline", None))
             if self.url.startswith("sqlite") and cooperative():
                 # SQLite waits for another process's write lock by sleeping in C, which stops every
                 # greenlet of a gevent worker (up to 100 ms a sleep); the audit write waits in Python instead
                 connection.exec_driver_sql("PRAGMA busy_timeout = 0")
                 connection.commit()
-                connection.connection.record_info["busy_timeout"] = int(self.timeouts["statement"] * 1000)
+                connection.connection.info["busy_timeout"] = int(self.timeouts["statement"] * 1000)
             self._audit.update(pid=os.getpid(), connection=connection)
         return self._audit["connection"]
 

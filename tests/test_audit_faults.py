@@ -11,10 +11,10 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 
 from cdss import create_app
-from cdss.storage import WAL_SIZE_LIMIT, Store, StorageError, utcnow
+from cdss.storage import WAL_SIZE_LIMIT, EvaluationRecord, Store, StorageError, utcnow
 from tests.conftest import make_patient
 from tests.hooks.conftest import fixture
 from tests.faults import TcpProxy, fill, mount_tmpfs, read_only, unmount, wait_for, writable
@@ -288,7 +288,7 @@ def test_a_sqlite_wal_hands_its_space_back_after_a_checkpoint(tmp_path, apps):
     with store.engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")  # let the WAL grow past the limit
         for number in range(400):
-            connection.execute(store._audit_insert, audit_row_for(f"burst-{number}"))
+            connection.execute(insert(EvaluationRecord.__table__), audit_row_for(f"burst-{number}"))
             connection.commit()
         grown = os.path.getsize(f"{database}-wal")
         connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")

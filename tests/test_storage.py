@@ -3,18 +3,21 @@
 Each PostgreSQL run works in fresh schemas it drops afterwards, so runs are repeatable and never touch
 other data. When PostgreSQL cannot be reached the postgres tests skip on a workstation and fail in CI.
 """
+import datetime as dt
 import logging
 import os
+import time
 import uuid
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from cdss import create_app
 from cdss.config import database_url
-from cdss.storage import MIGRATIONS, Store, patient_hash
+from cdss.storage import (MIGRATIONS, CardRecord, EvaluationRecord, Store, StorageError, card_rows, close_quietly,
+                          patient_hash)
 from tests.conftest import labs, make_patient
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -197,6 +200,129 @@ def test_the_payload_is_stored_only_when_audit_payloads_asks(new_app):
     record = app.extensions["cdss.store"].get_evaluation(answer["evaluation_id"])
     assert record.payload["patient"]["id"] == RAW_ID
     assert record.payload["labs"]["ferritin"]["value"] == 20
+
+
+def audit_row_with(**fields):
+    """An audit row as the service builds it (fired rules, causes, codes, a patient hash), with overrides."""
+    return {"id": str(uuid.uuid4()), "created_at": dt.datetime(2026, 3, 1, 9, 30, 5, 123456, tzinfo=dt.timezone.utc),
+            "source": "cds-hooks", "ruleset_id": "rls-iron", "ruleset_version": "1.0.0",
+            "ruleset_digest": "sha256:" + "ab" * 32,
+            "fired_rules": [{"rule": "iron.oral.ferritin-threshold", "version": "1.1.0"}, {"rule": "renal.cause",
+                                                                                           "version": "2.0.0"}],
+            "classification": "secondary", "causes": ["iron_deficiency", "renal_disease"],
+            "recommendation_codes": ["oral_iron", "nephrology_iron_plan"], "patient_hash": patient_hash(SALT, RAW_ID),
+            "payload": None, **fields}
+
+
+def stored_as(store, table, key, value):
+    """A row as the driver returns it (no SQLAlchemy type processing), with whether each column is SQL NULL."""
+    names = [column.name for column in table.columns if column.name != key]
+    listed = ", ".join([*names, *(f"{name} IS NULL" for name in names)])
+    with store.engine.connect() as connection:
+        found = connection.execute(text(f"SELECT {listed} FROM {table.name} WHERE {key} = :value"), {"value": value})
+        return tuple(found.one())
+
+
+@pytest.mark.parametrize("fields", [
+    {}, {"payload": {"patient": {"id": RAW_ID, "name": "Zoë"}, "labs": {"ferritin": {"value": 20.5}}},
+         "patient_hash": None, "causes": [], "created_at": dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.timezone.utc)},
+    {"created_at": dt.datetime(2026, 3, 1, 11, 30, 5, 7, tzinfo=dt.timezone(dt.timedelta(hours=2)))},
+], ids=["typical", "payload-no-patient-whole-second", "other-offset"])
+def test_the_audit_write_stores_exactly_what_a_core_insert_stores(audited, fields):
+    # store_audit_row runs a statement compiled once on the DBAPI cursor; what it stores (JSON text, JSON
+    # null, the datetime's storage format) and what the ORM reads back must be those of SQLAlchemy's insert
+    store = audited.extensions["cdss.store"]
+    row, twin = audit_row_with(**fields), audit_row_with(**fields)
+    shown = [(uuid.uuid4().hex, "oral_iron", ["iron.oral.ferritin-threshold"]), (uuid.uuid4().hex, "x", [])]
+    cards = card_rows(row["id"], "rls-iron", shown)
+    twin_cards = [dict(card, uuid=uuid.uuid4().hex, evaluation_id=twin["id"]) for card in cards]
+    store.store_audit_row(row, cards)
+    with store.engine.begin() as connection:
+        connection.execute(insert(EvaluationRecord.__table__), twin)
+        connection.execute(insert(CardRecord.__table__), twin_cards)
+    evaluations = EvaluationRecord.__table__
+    assert stored_as(store, evaluations, "id", row["id"]) == stored_as(store, evaluations, "id", twin["id"])
+    for card, twin_card in zip(cards, twin_cards):
+        stored, expected = (stored_as(store, CardRecord.__table__, "uuid", item["uuid"]) for item in (card, twin_card))
+        assert stored[1:] == expected[1:] and stored[0] == row["id"]  # the first column is the evaluation id
+    read, twin_read = store.get_evaluation(row["id"]), store.get_evaluation(twin["id"])
+    for column in evaluations.columns.keys():
+        if column != "id":
+            assert getattr(read, column) == getattr(twin_read, column), column
+    assert read.fired_rules == row["fired_rules"] and read.payload == row["payload"]
+    assert store.get_card(cards[0]["uuid"]).rule_ids == ["iron.oral.ferritin-threshold"]
+
+
+def test_a_failed_audit_write_is_a_storage_error_without_patient_data_and_the_next_one_is_stored(audited):
+    store = audited.extensions["cdss.store"]
+    row = audit_row_with(payload={"patient": {"id": RAW_ID}})
+    store.store_audit_row(row)
+    with pytest.raises(StorageError, match="IntegrityError") as raised:  # the same id again
+        store.store_audit_row(dict(row, causes=["a-cause-never-stored"]))
+    assert RAW_ID not in str(raised.value) and "a-cause-never-stored" not in str(raised.value)
+    assert store.get_evaluation(row["id"]).causes == row["causes"]
+    with pytest.raises(StorageError, match="StatementError: Object of type date is not JSON serializable"):
+        store.store_audit_row(audit_row_with(payload={"when": dt.date(2026, 1, 1)}))
+    after = audit_row_with()
+    store.store_audit_row(after)
+    assert store.get_evaluation(after["id"]) is not None
+
+
+def test_an_audit_connection_invalidated_outside_a_write_is_replaced_not_silently_reconnected(audited):
+    # An exit exception (a gevent Timeout) during a write invalidates the audit connection and escapes
+    # store_audit_row. The next write must open its connection the audit way (no checkout deadline left
+    # armed to shut it 3 statement timeouts later, SQLite's busy timeout handled), not let SQLAlchemy
+    # reconnect the invalidated one behind its back.
+    store = audited.extensions["cdss.store"]
+    store.store_audit_row(audit_row_with())
+    held = store._audit["connection"]
+    held.invalidate()
+    row = audit_row_with()
+    store.store_audit_row(row)
+    assert store.get_evaluation(row["id"]) is not None
+    replaced = store._audit["connection"]
+    assert replaced is not held and not replaced.invalidated
+    assert "deadline" not in replaced.connection.info
+
+
+@pytest.mark.postgres
+def test_the_held_audit_connection_outlives_the_checkout_deadline(caplog):
+    # A pooled checkout is shut by the watchdog after three statement timeouts; the audit connection is
+    # held for good, so its checkout deadline must be lifted (it was not: each audit connection was shut
+    # 9 s after it opened, and a commit cut that way was retried into a duplicate key and the outbox).
+    backend = connect_postgres()
+    store = Store(backend.fresh_url(), {"statement": 0.2})
+    try:
+        store.migrate()
+        store.store_audit_row(audit_row_with())
+        held = store._audit["connection"]
+        time.sleep(3 * 0.2 + 0.4)
+        with caplog.at_level(logging.ERROR, logger="cdss.deadline"):
+            store.store_audit_row(audit_row_with())
+        assert store._audit["connection"] is held and not held.invalidated
+        assert not [record for record in caplog.records if record.name == "cdss.deadline"]
+    finally:
+        store.close()
+        backend.close()
+
+
+def test_a_pooled_connection_gets_its_busy_timeout_back_after_serving_as_the_audit_connection(tmp_path,
+                                                                                            monkeypatch):
+    # Under gevent the audit connection waits for SQLite's lock in Python (busy_timeout 0); handed back to
+    # the pool, it must wait in SQLite again, or a feedback write meeting the lock fails at once.
+    monkeypatch.setattr("cdss.storage.cooperative", lambda: True)
+    store = Store(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    try:
+        store.migrate()
+        store.store_audit_row(audit_row_with())
+        assert store._audit["connection"].exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
+        store._audit["connection"].rollback()
+        with store._audit_lock:
+            close_quietly(store._audit)  # back to the pool, as when a worker's store closes it
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000
+    finally:
+        store.close()
 
 
 def assert_answered_from_the_outbox(app, caplog):
