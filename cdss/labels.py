@@ -48,13 +48,16 @@ class Labeller:
             self.reasoning(recommendation["reasoning"])
         return result
 
+    def readable(self, facts):
+        """A reasoning entry's facts as label and value text, in the facts' order."""
+        labels, value = self.facts, self.value
+        return [{"fact": key, "label": labels.get(key, key), "value": value(key, item)} for key, item in facts.items()]
+
     def reasoning(self, entries):
         """Each reasoning entry (chains included) gets its facts as label and value text."""
-        facts, value = self.facts, self.value
         for entry in entries:
             if "readable_facts" not in entry:  # a firing explained once may appear under several advice
-                entry["readable_facts"] = [{"fact": key, "label": facts.get(key, key), "value": value(key, item)}
-                                           for key, item in entry["facts"].items()]
+                entry["readable_facts"] = self.readable(entry["facts"])
                 entry["statement"] = capitalised(entry["statement"])
             if "chain" in entry:
                 self.reasoning(entry["chain"])
