@@ -2,13 +2,13 @@
 import hashlib
 import json
 import threading
-import uuid
 from collections import OrderedDict
 
 from cdss.engine import RuleEngine
 from cdss.facts import build_facts
 from cdss.labels import Labeller
 from cdss.loader import PLACEHOLDER, capitalised, compile_rules
+from cdss.logs import random_uuid_hex
 from cdss.vocabulary import Vocabulary
 
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -22,7 +22,7 @@ class Evaluator:
 
     combination = None  # a Combination subclass to use instead (screening skips the reasoning texts)
 
-    def __init__(self, knowledge, new_id=lambda: str(uuid.uuid4()), reuse=0):
+    def __init__(self, knowledge, new_id=None, reuse=0):
         """reuse: how many recent results to keep for identical contexts (0: evaluate every time)."""
         self.knowledge = knowledge
         self.recent = RecentResults(reuse) if reuse > 0 else None
@@ -34,7 +34,7 @@ class Evaluator:
         self.engine = RuleEngine(compile_rules(knowledge), consequences)
         self.labeller = Labeller(knowledge)
         self.plans = RulePlans(knowledge, self.labeller)
-        self.new_id = new_id
+        self.new_id = new_id or new_uuid
 
     @property
     def ruleset(self):
@@ -65,6 +65,12 @@ class Evaluator:
         combination = (self.combination or Combination)(self.knowledge, firings, fact_set, self.plans)
         result = combination.result(self.new_id(), self.ruleset)
         return self.labeller.label(result)
+
+
+def new_uuid():
+    """A new evaluation id: a random UUID as str(uuid.uuid4()) writes it, without building a uuid.UUID."""
+    hexed = random_uuid_hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 class RecentResults:
