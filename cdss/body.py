@@ -86,7 +86,8 @@ def parse_json(raw):
         raise too_deep() from None
     except ValueError:
         raise MalformedJsonError("the body is not valid JSON") from None
-    if json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    # A value nests no deeper than the body has brackets: most bodies cannot be too deep, and are not walked.
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise too_deep()
     if flagged or MAYBE_SURROGATE.search(raw):
         found = problems(value)
