@@ -83,11 +83,12 @@ def finish_request(response):
     rid = request_id()
     response.headers[REQUEST_ID_HEADER] = rid
     if request_log.isEnabledFor(logging.INFO):
+        current = request._get_current_object()
         started = g.get("request_started", time.perf_counter())
         # Logger.info would walk the stack for this line's file and function on every request; they are known.
         request_log.handle(request_log.makeRecord(
             request_log.name, logging.INFO, __file__, 0, "request", None, None, "finish_request", {
-                "request_id": rid, "method": request.method, "path": request.path[:MAX_PATH],
+                "request_id": rid, "method": current.method, "path": current.path[:MAX_PATH],
                 "status": response.status_code, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}))
     return response
 
