@@ -36,23 +36,26 @@ class RepeatedKeys(dict):
     repeated = ()
 
 
-def read_body(limit):
+def read_body(limit, current=None):
     """The raw body, refused with 413 past `limit` bytes whether it has a Content-Length or is chunked."""
-    environ = request.environ
-    if request.content_length is None and limit is not None and environ.get("wsgi.input_terminated"):
+    if current is None:
+        current = request._get_current_object()  # one proxy lookup, not three
+    environ = current.environ
+    if current.content_length is None and limit is not None and environ.get("wsgi.input_terminated"):
         # Chunked: werkzeug would stop reading at the limit and hand on a truncated body. Read one byte past it.
         raw = environ["wsgi.input"].read(limit + 1)
         if len(raw) > limit:
             raise RequestEntityTooLarge()
         return raw
-    return request.get_data(cache=False)
+    return current.get_data(cache=False)
 
 
 def json_body():
     """The request body as a JSON object, or a 413/415/400 naming what is wrong."""
-    if not request.is_json:
+    current = request._get_current_object()
+    if not current.is_json:
         raise UnsupportedMediaTypeError("the body must be JSON (Content-Type: application/json)")
-    body = parse_json(read_body(request.max_content_length) or b"null")
+    body = parse_json(read_body(current.max_content_length, current) or b"null")
     if not isinstance(body, dict):
         raise InvalidInputError("the body must be a JSON object", {"_body": ["must be a JSON object"]})
     return body
@@ -86,7 +89,8 @@ def parse_json(raw):
         raise too_deep() from None
     except ValueError:
         raise MalformedJsonError("the body is not valid JSON") from None
-    if json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    # A value nests no deeper than the body has brackets: most bodies cannot be too deep, and are not walked.
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise too_deep()
     if flagged or MAYBE_SURROGATE.search(raw):
         found = problems(value)

@@ -2,16 +2,19 @@
 import hashlib
 import json
 import threading
-import uuid
 from collections import OrderedDict
 
 from cdss.engine import RuleEngine
 from cdss.facts import build_facts
 from cdss.labels import Labeller
-from cdss.loader import PLACEHOLDER, compile_rules
+from cdss.loader import PLACEHOLDER, capitalised, compile_rules
+from cdss.logs import random_uuid_hex
 from cdss.vocabulary import Vocabulary
 
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
+RELATION_TEXTS = {"supersedes": ("Advice replaced", "replaced by"),
+                  "conflicting": ("Contradictory advice withdrawn", "withdrawn: it contradicts")}
+MISSING = object()
 
 
 class Evaluator:
@@ -19,7 +22,7 @@ class Evaluator:
 
     combination = None  # a Combination subclass to use instead (screening skips the reasoning texts)
 
-    def __init__(self, knowledge, new_id=lambda: str(uuid.uuid4()), reuse=0):
+    def __init__(self, knowledge, new_id=None, reuse=0):
         """reuse: how many recent results to keep for identical contexts (0: evaluate every time)."""
         self.knowledge = knowledge
         self.recent = RecentResults(reuse) if reuse > 0 else None
@@ -30,8 +33,8 @@ class Evaluator:
             for rule in knowledge.rules if "finding" in rule.then}
         self.engine = RuleEngine(compile_rules(knowledge), consequences)
         self.labeller = Labeller(knowledge)
-        self.plans = RulePlans(knowledge)
-        self.new_id = new_id
+        self.plans = RulePlans(knowledge, self.labeller)
+        self.new_id = new_id or new_uuid
 
     @property
     def ruleset(self):
@@ -62,6 +65,12 @@ class Evaluator:
         combination = (self.combination or Combination)(self.knowledge, firings, fact_set, self.plans)
         result = combination.result(self.new_id(), self.ruleset)
         return self.labeller.label(result)
+
+
+def new_uuid():
+    """A new evaluation id: a random UUID as str(uuid.uuid4()) writes it, without building a uuid.UUID."""
+    hexed = random_uuid_hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 class RecentResults:
@@ -105,21 +114,30 @@ def unique_firings(firings, knowledge):
 
 class RulePlans:
     """What combining needs of each rule and does not depend on the patient, worked out once per ruleset:
-    the reasoning's head and terms, the report names of facts, the recommendation's key and references."""
+    the reasoning's head and terms, the report names and labels of facts, the recommendation's key, texts
+    and references, the manifest's relations indexed by code."""
 
-    def __init__(self, knowledge):
+    def __init__(self, knowledge, labeller=None):
         self.knowledge = knowledge
+        self.labeller = labeller or Labeller(knowledge)
         self.report_as = {kind: {name: spec["report_as"] for name, spec in specs.items()}
                           for kind, specs in knowledge.facts.items()}
         self.report_as.setdefault("patient", {}).update(
             {f"cond_{name}": knowledge.fact_spec("patient", f"cond_{name}")["report_as"] for name in knowledge.conditions})
         self.finding_labels = {name: spec["label"] for name, spec in knowledge.codes["findings"].items()}
         self.rules = {rule.id: self.plan(rule) for rule in knowledge.rules}
+        relations = knowledge.manifest["relations"]
+        self.relations = [(kind, first, second) for kind in ("supersedes", "conflicting")
+                          for first, second in relations[kind]]
+        self.relations_of = {}  # code -> the relations it comes first in, by position (few codes have any)
+        for position, (_, first, _) in enumerate(self.relations):
+            self.relations_of.setdefault(first, []).append(position)
 
     def plan(self, rule):
         """One rule's fixed parts: head, terms (alias, kind, explainer), recommendation and its references."""
-        knowledge, output = self.knowledge, rule.then.get("recommendation")
-        terms = tuple((alias, kind, None if kind == "finding" else knowledge.explainers[rule.id, alias])
+        knowledge, output, then = self.knowledge, rule.then.get("recommendation"), rule.then
+        terms = tuple((alias, kind, None if kind == "finding" else knowledge.explainers[rule.id, alias],
+                       None if kind == "finding" else self.report_as[kind])
                       for alias, kind, _ in rule.aliases())
         advice = None
         if output is not None:
@@ -127,10 +145,14 @@ class RulePlans:
             advice = {"output": output, "items": items, "indicator": INDICATOR_ORDER[output["indicator"]],
                       "key": (output["code"], output["title"]) if items else
                              (output["code"], output["title"], output["detail"]),
+                      "title": template(output["title"]), "detail": template(output["detail"]),
                       "references": [{"citation": knowledge.references[key]["citation"],
                                       "url": knowledge.references[key]["url"]} for key in rule.citations]}
         return {"rule": rule, "head": (rule.id, rule.version, rule.title), "terms": terms, "advice": advice,
-                "missing": rule.then.get("missing", [])}
+                "missing": then.get("missing", []), "cause": then.get("cause"),
+                "classification": then.get("classification"),
+                "withholds": bool(then.get("withhold_classification")),
+                "classifies": "cause" in then or "classification" in then or bool(then.get("withhold_classification"))}
 
 
 class Combination:
@@ -149,35 +171,35 @@ class Combination:
     def reasoning(self, firing, depth=0):
         """Why a rule fired: its id, version, the true parts of its condition, the facts and the chain."""
         key = (id(firing), depth)
-        if key not in self.explained:
-            self.explained[key] = self.explain(firing, depth)
-        return self.explained[key]
+        entry = self.explained.get(key)
+        if entry is None:
+            entry = self.explained[key] = self.explain(firing, depth)
+        return entry
 
     def explain(self, firing, depth):
-        """The reasoning of one firing (see `reasoning`)."""
-        plan, report_as = self.plans.rules[firing.rule_id], self.plans.report_as
-        rule_id, version, title = plan["head"]
-        facts = {}
-        entry = {"rule": rule_id, "version": version, "title": title, "statement": "", "facts": facts}
-        parts, chain = [], []
-        for alias, kind, explain in plan["terms"]:
-            fact = firing.matched[alias]
+        """The reasoning of one firing (see `reasoning`), labelled: its facts also as label and value text."""
+        plans = self.plans
+        rule_id, version, title = plans.rules[firing.rule_id]["head"]
+        facts, parts, chain, matched = {}, [], [], firing.matched
+        for alias, kind, explain, names in plans.rules[firing.rule_id]["terms"]:
+            fact = matched[alias]
             if explain is None:  # a finding: its label, and the reasoning of the rules that found it
-                parts.append(f"{self.plans.finding_labels[fact['name']]} (found by {fact['by']})")
+                parts.append(f"{plans.finding_labels[fact['name']]} (found by {fact['by']})")
                 if depth < 5:
-                    chain.extend(self.reasoning(cause, depth + 1) for cause in self.by_rule.get(fact["by"], []))
+                    chain.extend(self.reasoning(cause, depth + 1) for cause in self.by_rule.get(fact["by"], ()))
                 continue
-            shown = explain(fact)
             if kind == "medication":
-                shown = [(f"{fact['ingredient']} ({fact['class_label']})", "ingredient"),
-                         ("", "drug_class"), *shown]
-            names = report_as[kind]
-            for text, name in shown:
+                parts.append(f"{fact['ingredient']} ({fact['class_label']})")
+                for name in ("ingredient", "drug_class"):
+                    if name in fact:
+                        facts[names[name]] = fact[name]
+            for text, name in explain(fact):
                 if text:
                     parts.append(text)
                 if name in fact:
                     facts[names[name]] = fact[name]
-        entry["statement"] = "; ".join(parts)
+        entry = {"rule": rule_id, "version": version, "title": title, "statement": capitalised("; ".join(parts)),
+                 "facts": facts, "readable_facts": plans.labeller.readable(facts)}
         if chain:
             entry["chain"] = chain
         return entry
@@ -204,22 +226,25 @@ class Combination:
     def classification(self):
         """Secondary when any cause is found; primary only when a rule supports it and nothing argues against;
         undetermined, without causes, when a rule withholds the classification (diagnosis not confirmed)."""
-        causes, hints, withheld, reasoning, explained = [], set(), False, [], []
+        causes, hints, withheld, reasoning, withholding = [], set(), False, [], []
+        rules = self.plans.rules
         for firing in self.firings:
-            then = self.rule(firing).then
-            if "cause" in then or "classification" in then or then.get("withhold_classification"):
-                reasoning.append(self.reasoning(firing))
-                explained.append(firing)
-            if "cause" in then and then["cause"] not in causes:
-                causes.append(then["cause"])
-            if "classification" in then:
-                hints.add(then["classification"])
-            withheld = withheld or then.get("withhold_classification", False)
+            plan = rules[firing.rule_id]
+            if not plan["classifies"]:
+                continue
+            entry = self.reasoning(firing)
+            reasoning.append(entry)
+            if plan["withholds"]:
+                withheld = True
+                withholding.append(entry)
+            cause = plan["cause"]
+            if cause is not None and cause not in causes:
+                causes.append(cause)
+            if plan["classification"] is not None:
+                hints.add(plan["classification"])
         if withheld:
             # The diagnosis is in doubt (an essential criterion recorded absent): no type, no RLS causes.
-            kind, causes = "undetermined", []
-            reasoning = [item for item, firing in zip(reasoning, explained)
-                         if self.rule(firing).then.get("withhold_classification")]
+            kind, causes, reasoning = "undetermined", [], withholding
         elif causes:
             kind = "secondary"
         elif hints == {"primary"}:
@@ -237,17 +262,18 @@ class Combination:
         text, except under a code declared `items` (one title, one line per medication). The manifest's code relations then apply: a superseded code gives way, a conflicting one is
         withdrawn (a safety net: `rules check` proves no patient reaches it).
         """
-        plans = {}
+        plans, rules = {}, self.plans.rules
         for firing in self.firings:
-            advice = self.plans.rules[firing.rule_id]["advice"]
+            plan = rules[firing.rule_id]
+            advice = plan["advice"]
             if advice is None:
                 continue
-            rule, output, key = self.rule(firing), advice["output"], advice["key"]
-            detail = fill(output["detail"], firing.matched)
+            rule, output, key = plan["rule"], advice["output"], advice["key"]
+            detail = fill(advice["detail"], firing.matched)
             entry = plans.get(key)
             if entry is None:
                 entry = plans[key] = {
-                    "code": output["code"], "title": fill(output["title"], firing.matched), "detail": detail,
+                    "code": output["code"], "title": fill(advice["title"], firing.matched), "detail": detail,
                     "indicator": output["indicator"], "strength": rule.strength, "reasoning": [],
                     "references": [], "_order": rule.order}
             elif detail not in entry["detail"]:
@@ -272,33 +298,53 @@ class Combination:
 
     def apply_relations(self, entries):
         """Withdraw superseded and conflicting advice (manifest `relations`); say so in the kept advice."""
-        relations, labels = self.knowledge.manifest["relations"], self.knowledge.codes["recommendations"]
         present = {entry["code"] for entry in entries}
-        for kind, title, verb in (("supersedes", "Advice replaced", "replaced by"),
-                                  ("conflicting", "Contradictory advice withdrawn", "withdrawn: it contradicts")):
-            for first, second in relations[kind]:
-                if first not in present or second not in present:  # the usual case: a set lookup, no scan
-                    continue
-                present.discard(second)
-                winners = [entry for entry in entries if entry["code"] == first]
-                losers = [entry for entry in entries if entry["code"] == second]
-                if not winners or not losers:
-                    continue
-                entries = [entry for entry in entries if entry["code"] != second]
-                winners[0]["reasoning"].append({
-                    "rule": f"ruleset.{kind}", "version": self.knowledge.manifest["version"], "title": title,
-                    "statement": f"“{labels[second]['label']}” {verb} “{labels[first]['label']}”",
-                    "facts": {"withdrawn": second,
-                              "withdrawn_rules": [item["rule"] for entry in losers for item in entry["reasoning"]]}})
+        positions = [position for code in present for position in self.plans.relations_of.get(code, ())]
+        if not positions:  # the usual case: no present code comes first in any relation
+            return entries
+        relations, labels = self.plans.relations, self.knowledge.codes["recommendations"]
+        for position in sorted(positions):  # in the manifest's order, as if every relation were tried
+            kind, first, second = relations[position]
+            if first not in present or second not in present:
+                continue
+            title, verb = RELATION_TEXTS[kind]
+            present.discard(second)
+            winners = [entry for entry in entries if entry["code"] == first]
+            losers = [entry for entry in entries if entry["code"] == second]
+            if not winners or not losers:
+                continue
+            entries = [entry for entry in entries if entry["code"] != second]
+            facts = {"withdrawn": second,
+                     "withdrawn_rules": [item["rule"] for entry in losers for item in entry["reasoning"]]}
+            winners[0]["reasoning"].append({
+                "rule": f"ruleset.{kind}", "version": self.knowledge.manifest["version"], "title": title,
+                "statement": f"“{labels[second]['label']}” {verb} “{labels[first]['label']}”",
+                "facts": facts, "readable_facts": self.plans.labeller.readable(facts)})
         return entries
 
 
-def fill(text, matched):
-    """Fill {alias.fact} placeholders with the matched facts' values."""
-    if "{" not in text:  # most texts have no placeholder: no regex pass
+def template(text):
+    """A recommendation text with {alias.fact} placeholders, split once at load: the text itself when it
+    has none, else [literal, (alias, fact), literal, ...] for fill()."""
+    pieces = PLACEHOLDER.split(text)
+    if len(pieces) == 1:
         return text
-    def value(match):
-        fact = matched.get(match.group(1), {})
-        found = fact.get(match.group(2), match.group(0))
-        return f"{found:g}" if isinstance(found, float) else str(found)
-    return PLACEHOLDER.sub(value, text)
+    return [piece if index % 3 == 0 else (piece, pieces[index + 1]) for index, piece in enumerate(pieces)
+            if index % 3 != 2]
+
+
+def fill(text, matched):
+    """Fill a template's {alias.fact} placeholders with the matched facts' values (a placeholder whose fact
+    is absent stays as written)."""
+    if isinstance(text, str):  # most texts have no placeholder
+        return text
+    shown = []
+    for piece in text:
+        if isinstance(piece, str):
+            shown.append(piece)
+            continue
+        alias, name = piece
+        found = matched.get(alias, {}).get(name, MISSING)
+        shown.append(f"{{{alias}.{name}}}" if found is MISSING else f"{found:g}" if isinstance(found, float)
+                     else str(found))
+    return "".join(shown)

@@ -62,26 +62,39 @@ def explainer(knowledge, kind, pattern):
     rule term at load: the patterns never change, so only the values are filled in per evaluation."""
     (key, value), = pattern.items()
     if key == "$and":
+        leaves = [leaf(knowledge, kind, item) for item in value]
+        if all(leaves):  # the usual condition: comparisons and equalities, one part each
+            return lambda fact: [show(fact) for show in leaves]
         parts = [explainer(knowledge, kind, item) for item in value]
         return lambda fact: [part for explain in parts for part in explain(fact)]
     if key == "$or":
         branches = [(item, explainer(knowledge, kind, item)) for item in value]
         return lambda fact: [part for item, explain in branches if holds(item, fact) for part in explain(fact)]
+    show = leaf(knowledge, kind, pattern)
+    return lambda fact: [show(fact)]
+
+
+def leaf(knowledge, kind, pattern):
+    """For a pattern that is not $and/$or, a function of the fact giving its one part (text, fact name);
+    None for $and and $or."""
+    (key, value), = pattern.items()
+    if key in ("$and", "$or"):
+        return None
     if key == "$nex":
         name = next(iter(value))
-        missing = [(f"{label(knowledge, kind, name)} not recorded", name)]
-        return lambda fact: list(missing)
+        missing = (f"{label(knowledge, kind, name)} not recorded", name)
+        return lambda fact: missing
     if key == "$ex":
         name = next(iter(value))
         shown, value_of = label(knowledge, kind, name), quantifier(knowledge, kind, name)
-        return lambda fact: [(f"{shown} {value_of(fact[name])}", name)]
+        return lambda fact: (f"{shown} {value_of(fact[name])}", name)
     if key in SYMBOLS:
         (name, operand), = value.items()
         shown, bound = label(knowledge, kind, name), f" {SYMBOLS[key]} {quantity(knowledge, kind, name, operand)}"
         value_of = quantifier(knowledge, kind, name)
-        return lambda fact: [(f"{shown} {value_of(fact[name])}{bound}", name)]
-    equal = [(stated(knowledge, kind, key, value), key)]
-    return lambda fact: list(equal)
+        return lambda fact: (f"{shown} {value_of(fact[name])}{bound}", name)
+    equal = (stated(knowledge, kind, key, value), key)
+    return lambda fact: equal
 
 
 def stated(knowledge, kind, name, value):

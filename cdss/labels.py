@@ -6,6 +6,7 @@ medication classes in the value sets; the loader refuses a rule whose output has
 from cdss.loader import capitalised
 
 # Facts the ruleset's own machinery puts in a reasoning (not rule facts, so not in facts.yaml).
+NO_FORMAT = (None, "")  # a fact with neither value labels nor a unit
 MACHINERY_FACTS = {"withdrawn": "Advice withdrawn", "withdrawn_rules": "Rules of the withdrawn advice"}
 
 
@@ -29,6 +30,7 @@ class Labeller:
         self.values["drug_class"] = {code: spec["label"] for code, spec in knowledge.medications.items()}
         # What follows a value: '%' right after it, another unit after a space (worked out once per fact).
         self.suffixes = {key: unit if unit == "%" else f" {unit}" if unit else "" for key, unit in self.units.items()}
+        self.formats = {key: (self.values.get(key), self.suffixes.get(key, "")) for key in {*self.values, *self.suffixes}}
 
     def code(self, kind, code):
         """The label of an output code (recommendations, causes, findings, missing)."""
@@ -48,13 +50,16 @@ class Labeller:
             self.reasoning(recommendation["reasoning"])
         return result
 
+    def readable(self, facts):
+        """A reasoning entry's facts as label and value text, in the facts' order."""
+        labels, value = self.facts, self.value
+        return [{"fact": key, "label": labels.get(key, key), "value": value(key, item)} for key, item in facts.items()]
+
     def reasoning(self, entries):
         """Each reasoning entry (chains included) gets its facts as label and value text."""
-        facts, value = self.facts, self.value
         for entry in entries:
             if "readable_facts" not in entry:  # a firing explained once may appear under several advice
-                entry["readable_facts"] = [{"fact": key, "label": facts.get(key, key), "value": value(key, item)}
-                                           for key, item in entry["facts"].items()]
+                entry["readable_facts"] = self.readable(entry["facts"])
                 entry["statement"] = capitalised(entry["statement"])
             if "chain" in entry:
                 self.reasoning(entry["chain"])
@@ -67,7 +72,8 @@ class Labeller:
             return ", ".join(str(item) for item in value)
         if isinstance(value, float):
             value = f"{value:g}"
-        values = self.values.get(key)
-        shown = str(value) if values is None else values.get(value, str(value))
-        suffix = self.suffixes.get(key, "")
+        values, suffix = self.formats.get(key, NO_FORMAT)
+        shown = values.get(value) if values else None
+        if shown is None:
+            shown = str(value)
         return shown + suffix if suffix == "%" else (shown + suffix).strip()

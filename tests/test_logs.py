@@ -1,6 +1,7 @@
 """Structured logs: one JSON line per request with a request id, status and duration; never PHI."""
 import json
 import logging
+import uuid
 
 import pytest
 
@@ -70,3 +71,14 @@ def test_no_patient_data_reaches_any_log(client, caplog):
     assert "cdss.request" in written
     for secret in (SECRET_ID, "sertraline"):
         assert secret not in written
+
+
+def test_made_ids_are_random_version_4_uuids(client):
+    """Request ids (32 hex digits) and evaluation ids (the dashed form) are RFC 9562 version-4 UUIDs."""
+    made = {client.get("/healthz").headers["X-Request-ID"] for _ in range(20)}
+    evaluation_id = client.post("/api/v1/evaluate", json=make_patient()).get_json()["evaluation_id"]
+    assert len(made) == 20
+    for rid in made:
+        assert uuid.UUID(hex=rid).version == 4 and uuid.UUID(hex=rid).hex == rid
+    parsed = uuid.UUID(evaluation_id)
+    assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == evaluation_id
