@@ -5,13 +5,18 @@ loop; the stock `durable.engine.Host` path is kept (HostRuleEngine) so a differe
 that both give the same firings (tests/test_engine_differential.py).
 
 - Patient data is asserted as facts (not posted as events), so every matching rule fires.
-- One request is one fresh session id; its state is deleted in `finally`.
+- One evaluation has a session to itself. The stock path opens a fresh one and deletes it in `finally`;
+  the direct path retracts every fact it asserted once the actions are done and keeps the emptied session
+  for the next evaluation (creating and deleting durable's per-session state is a fixed cost that grows
+  with the number of rules). A session whose run failed in any way is deleted, never reused, so the
+  table holds at most one session per concurrent evaluation.
 - Every fact is handled: a catch-all rule's first term matches every fact, so durable never answers
   "not handled". The catch-all is a join that never completes (its second term waits for a kind
   nothing asserts), so it costs no action.
 - Every session runs at least one action: deleting a session in which no action ran crashes the
-  process (segmentation fault). A session marker fact, asserted first, fires one no-op rule; a
-  session whose marker did not fire is left undeleted (a leak the state table bounds) and is an error.
+  process (segmentation fault). A session marker fact, asserted first into every new session, fires
+  one no-op rule; a session whose marker did not fire is left undeleted (a leak the state table
+  bounds) and is an error. A reused session ran its marker when it was new.
 - No background threads: every action runs on the calling thread, inside `run`, so results are
   complete when it returns and never land in another session (the stock Host's dispatch timers did).
 - An exception inside an action is recorded and raised as RuleActionError, never parked silently.
@@ -76,12 +81,13 @@ class Firing:
 
 
 class Session:
-    """What one evaluation's actions record: firings in firing order, failures, the marker."""
+    """What one evaluation's actions record: firings in firing order, failures, the marker; and whether
+    every fact asserted in it was retracted again (`emptied`: the session may serve another run)."""
 
-    __slots__ = ("firings", "failed", "opened")
+    __slots__ = ("firings", "failed", "opened", "emptied")
 
-    def __init__(self):
-        self.firings, self.failed, self.opened = [], [], False
+    def __init__(self, opened=False):
+        self.firings, self.failed, self.opened, self.emptied = [], [], opened, False
 
 
 def read_attributes(definitions):
@@ -125,7 +131,8 @@ class BaseRuleEngine:
         self._sids = itertools.count(1)
 
     def run(self, facts):
-        """Assert `facts` in a fresh session and return the firings; the session is always deleted."""
+        """Assert `facts` in a session of their own and return the firings; the session never outlives
+        the run with facts in it."""
         by_fid = {}
         for fact in facts:
             if fact.get("kind") in RESERVED:
@@ -133,21 +140,29 @@ class BaseRuleEngine:
             if fact.get("fid") in by_fid:
                 raise ValueError(f"two facts share the fid {fact['fid']!r}")
             by_fid[fact.get("fid")] = fact
-        sid = f"{self.name}:{next(self._sids)}"  # unique in this process (count() is atomic under the GIL)
-        session = self._sessions[sid] = Session()
+        sid, session = self._open()
+        self._sessions[sid] = session
         try:
             self._evaluate(sid, session, facts, by_fid)
         except MemoryError:
             raise EngineCapacityError("the rules engine's session table is full") from None
         finally:
             self._sessions.pop(sid, None)
-            if session.opened:  # deleting a session in which no action ran crashes the process
-                self._delete(sid)
+            self._close(sid, session)
         if not session.opened:
             raise EngineError("the session marker did not fire; the session was left in the state table")
         if session.failed:
             raise RuleActionError(session.failed[0])
         return session.firings
+
+    def _open(self):
+        """A fresh session id (unique in this process: count() is atomic under the GIL) and its record."""
+        return f"{self.name}:{next(self._sids)}", Session()
+
+    def _close(self, sid, session):
+        """Delete the session, unless no action ran in it (deleting it would crash the process)."""
+        if session.opened:
+            self._delete(sid)
 
     def live_sessions(self):
         """How many sessions this engine holds now (zero between requests)."""
@@ -173,24 +188,59 @@ class RuleEngine(BaseRuleEngine):
                           for rule_id, condition in ruleset.items()
                           if list(condition) == ["all"] and '"' not in rule_id and "\\" not in rule_id}
         self._handle = native.create_ruleset(self.name, json.dumps(ruleset, ensure_ascii=False))
+        self._idle = []  # emptied sessions, each opened once; list.pop/append are atomic under the GIL
 
     def slim(self, fact):
         """The fact as the engine sees it: identity and the attributes some rule tests."""
         tested = self.tested
         return {name: value for name, value in fact.items() if name in tested}
 
+    def _open(self):
+        """An emptied session if one is idle (its marker fired when it was new), else a fresh one."""
+        try:
+            return self._idle.pop(), Session(opened=True)
+        except IndexError:
+            return super()._open()
+
+    def _close(self, sid, session):
+        """Keep an emptied session for the next run; delete any other (a failed run's state is not trusted)."""
+        if session.emptied and not session.failed:
+            self._idle.append(sid)
+        else:
+            super()._close(sid, session)
+
+    def idle_sessions(self):
+        """How many emptied sessions wait for the next run (at most the peak number of concurrent runs)."""
+        return len(self._idle)
+
+    def held_facts(self):
+        """The facts the idle sessions still hold, as the engine has them: none, when each was emptied."""
+        return [fact for sid in list(self._idle) for fact in json.loads(native.get_facts(self._handle, sid))]
+
     def _evaluate(self, sid, session, facts, by_fid):
-        """Assert the facts, then run every action the engine starts for this session, in order."""
-        asserted = [{"kind": SESSION, "fid": SESSION, "sid": sid}]
+        """Assert the facts, run every action the engine starts for this session, in order, then retract
+        every fact asserted (the caller's and the findings) so that the session is empty again."""
+        asserted = [] if session.opened else [{"kind": SESSION, "fid": SESSION, "sid": sid}]
         asserted.extend(dict(self.slim(fact), sid=sid) for fact in facts)
-        code, state = native.assert_facts(self._handle, json.dumps(asserted, ensure_ascii=False))
+        if not asserted:  # nothing for a reused session: asserting "[]" names no session (a crash)
+            session.emptied = True
+            return
+        text = json.dumps(asserted, ensure_ascii=False)
+        code, state = native.assert_facts(self._handle, text)
         if code != HANDLED:  # never the message: it is the payload
             raise EngineError("a fact matched no rule" if code == NOT_HANDLED else f"assert failed ({code})")
+        findings = []
         started = native.start_action_for_state(self._handle, state)
         message = started and started[1]
         while message:
-            self._act(*self.matched_fids(message), sid, session, by_fid)
+            self._act(*self.matched_fids(message), sid, session, by_fid, findings)
             message = native.complete_and_start_action(self._handle, state)
+        if session.failed:
+            return
+        retracted = native.retract_facts(self._handle, text)[0] == HANDLED
+        if findings:
+            retracted = native.retract_facts(self._handle, f"[{', '.join(findings)}]")[0] == HANDLED and retracted
+        session.emptied = retracted
 
     def matched_fids(self, message):
         """(rule id, {alias: fid}) of an action message: one action a message, as durable's own loop takes it.
@@ -216,8 +266,9 @@ class RuleEngine(BaseRuleEngine):
             return rule_id, {alias: fact["fid"] for alias, fact in facts.items()}
         raise EngineError("an action message named no rule")
 
-    def _act(self, rule_id, matched, sid, session, by_fid):
-        """One action: the marker opens the session; a rule records its firing and asserts its findings."""
+    def _act(self, rule_id, matched, sid, session, by_fid, findings):
+        """One action: the marker opens the session; a rule records its firing and asserts its findings
+        (each new one's text goes to `findings`, to be retracted after the run)."""
         if rule_id == SESSION:
             session.opened = True
             return
@@ -228,8 +279,11 @@ class RuleEngine(BaseRuleEngine):
             session.firings.append(Firing(rule_id, {alias: by_fid[fid] for alias, fid in matched.items()}))
             for fact, slim in self._findings.get(rule_id, ()):
                 by_fid.setdefault(fact["fid"], fact)
-                code, _ = native.assert_fact(self._handle, json.dumps(dict(slim, sid=sid), ensure_ascii=False))
-                if code not in (HANDLED, OBSERVED):  # observed: the same finding is already known
+                text = json.dumps(dict(slim, sid=sid), ensure_ascii=False)
+                code, _ = native.assert_fact(self._handle, text)
+                if code == HANDLED:
+                    findings.append(text)
+                elif code != OBSERVED:  # observed: the same finding is already known
                     raise EngineError(f"finding not handled ({code})")
         except Exception:  # noqa: BLE001 - recorded and raised after the run, with the rule id
             session.failed.append(rule_id)

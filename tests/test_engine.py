@@ -39,6 +39,14 @@ def test_nothing_applies_leaves_a_working_engine(engine_class):
 
 
 @engines
+def test_no_facts_at_all_in_a_new_or_a_reused_session(engine_class):
+    engine = engine_class({"low": LOW}, {})
+    for _ in range(3):  # the direct path's second run has a reused session and nothing to assert
+        assert engine.run([]) == []
+    assert [firing.rule_id for firing in engine.run([{"kind": "patient", "fid": "p", "ferritin": 10}])] == ["low"]
+
+
+@engines
 def test_facts_no_rule_wants_are_handled_without_firing(engine_class):
     # Without the catch-all, durable raises MessageNotHandledException for these (and a session of only
     # unhandled facts crashes the process on delete); the catch-all itself must never fire.
@@ -94,6 +102,27 @@ def test_an_action_that_fails_is_an_error_not_silence(engine_class):
     assert engine.live_sessions() == 0
 
 
+def test_a_session_is_emptied_and_reused_only_after_a_clean_run():
+    # The direct path keeps a session whose facts it all retracted; what a run leaves there would
+    # reach the next patient. A failed run's session is deleted instead (an action ran in it: safe).
+    finding = {"kind": "finding", "fid": "finding:low", "name": "low", "by": "low"}
+    engine = RuleEngine({"low": LOW, "uses-low": FINDING}, {"low": [finding]})
+    low = [{"kind": "patient", "fid": "patient", "ferritin": 10},
+           {"kind": "medication", "fid": "med:1", "code": "lisinopril"}]
+    first = engine.run(low)
+    assert engine.idle_sessions() == 1 and engine.held_facts() == []
+    assert [firing.rule_id for firing in engine.run(low)] == ["low", "uses-low"] == [f.rule_id for f in first]
+    assert engine.run([{"kind": "patient", "fid": "patient", "ferritin": 300}]) == []
+    assert engine.idle_sessions() == 1 and engine.held_facts() == []
+    engine._findings["low"] = [({"fid": "x"}, {"kind": "finding", "fid": "x", "name": object()})]
+    with pytest.raises(RuleActionError):
+        engine.run(low)
+    assert engine.idle_sessions() == engine.live_sessions() == 0
+    with pytest.raises(RuleActionError):  # a fresh session again, its marker fired: deleted too
+        engine.run(low)
+    assert engine.idle_sessions() == 0
+
+
 @engines
 def test_definitions_are_not_consumed_by_registration(engine_class):
     definitions = {"low": LOW}
@@ -113,15 +142,18 @@ def test_no_background_dispatch_threads(engine_class):
 def test_two_thousand_evaluations_in_a_row_match_and_leave_no_state(evaluator):
     contexts = [PatientContextSchema().load(case) for case in CASES]
     expected = [comparable(evaluator.evaluate(context)) for context in contexts]
+    idle = evaluator.engine.idle_sessions()  # the evaluator is shared by the test session
     # The engine's state table holds 1,024 sessions: a leak would raise MemoryError well before 2,000.
     for index in range(2000):
         assert comparable(evaluator.evaluate(contexts[index % len(contexts)])) == expected[index % len(contexts)]
     assert evaluator.engine.live_sessions() == 0
+    assert evaluator.engine.idle_sessions() == max(idle, 1)  # one run at a time: one session, reused
 
 
 def test_eight_threads_at_once_give_the_sequential_results(evaluator):
     contexts = [PatientContextSchema().load(case) for case in CASES]
     expected = [comparable(evaluator.evaluate(context)) for context in contexts]
+    idle = evaluator.engine.idle_sessions()
     mismatches, errors = [], []
 
     def work(offset):
@@ -140,6 +172,7 @@ def test_eight_threads_at_once_give_the_sequential_results(evaluator):
         thread.join()
     assert errors == [] and mismatches == []
     assert evaluator.engine.live_sessions() == 0
+    assert 1 <= evaluator.engine.idle_sessions() <= max(idle, 8)  # at most one per concurrent run
 
 
 # Facts with quotes, backslashes and non-ASCII in their fids, or whose JSON does not open with kind and
