@@ -25,15 +25,18 @@ that both give the same firings (tests/test_engine_differential.py).
 
 Why the direct path is cheaper (ENGINE.md, measured with the same firings): the stock Host serialises
 the whole session state to JSON after every action and reads it back with `get_state`; this loop only
-completes the action. And the engine sees slim facts -- kind, fid and the attributes some rule tests,
-derived from the compiled ruleset at load -- while each firing reports the caller's full facts, found
-again by `fid` (so every fact of one evaluation needs its own fid).
+completes the action. And the engine sees slim facts -- kind, a number in place of the fid, and the attributes
+some rule tests, derived from the compiled ruleset at load, written straight to compact JSON -- while
+each firing reports the caller's full facts, found again by that number (every fact of one evaluation
+still needs its own fid: the stock path and the reasoning tell facts apart by it).
 """
 import copy
 import itertools
 import json
+import math
 import threading
 from dataclasses import dataclass
+from json.encoder import encode_basestring as encode_string  # json.dumps's own, ensure_ascii=False
 
 import durable_rules_engine as native
 from durable import engine as durable
@@ -45,13 +48,13 @@ SESSION = "__session__"
 SESSION_RULE = {"all": [{"session": {"kind": SESSION}}]}
 RESERVED = (NEVER, SESSION)
 IDENTITY = ("kind", "fid", "sid")  # what every asserted fact keeps, tested or not
-# An action message is {"<rule id>":{"<alias>":<the fact as asserted>, ...}}: durable hands back each fact's
-# JSON text as this module wrote it, and the facts the service builds open with "kind" then "fid". Only the
-# fids are needed: matched_fids reads them at '"<alias>":{"kind": "' (a '{"' cannot occur inside a JSON
-# string, where every quote is escaped) and parses the whole message instead whenever that reading is not
-# certain (another shape, an escape, a count that is not exactly the rule's aliases).
-FACT_OPENING = ':{"kind": "'
-FID_OPENING = '", "fid": "'
+# The engine never sees the caller's fids: each asserted fact is numbered (the caller's facts 0, 1, ... in
+# order; the findings -1, -2, ... once per ruleset) and written '{"fid":<number>,' first, in compact JSON.
+# An action message is {"<rule id>":{"<alias>":<the fact as asserted>, ...}} (durable hands back each
+# fact's text as it was asserted), so matched_fids reads each alias's number at '"<alias>":{"fid":' (a
+# '{"' cannot occur inside a JSON string, where every quote is escaped) and parses the whole message
+# instead whenever that reading is not certain (another shape, a count that is not the rule's aliases).
+NUMBER_OPENING = ':{"fid":'
 # durable_rules_engine result codes (src/rulespy/rules.c): 0 ok, 1 not handled, 2 already observed.
 HANDLED, NOT_HANDLED, OBSERVED = 0, 1, 2
 
@@ -179,14 +182,20 @@ class RuleEngine(BaseRuleEngine):
     def __init__(self, definitions, consequences):
         super().__init__(definitions, consequences)
         self.tested = read_attributes(self.definitions)
-        self._findings = {rule_id: [(fact, self.slim(fact)) for fact in facts]
-                          for rule_id, facts in consequences.items()}
+        self._keys = {name: f"{json.dumps(name, ensure_ascii=False)}:" for name in self.tested - {"fid", "sid"}}
+        self._finding_facts = [fact for facts in consequences.values() for fact in facts]
+        numbers = itertools.count(-1, -1)
+        self._findings = {rule_id: [(next(numbers), fact) for fact in facts] for rule_id, facts in consequences.items()}
+        self._finding_texts = {}  # rule id -> the texts of its findings, up to the session id (on first use)
         self.name = next_name("ruleset")
         ruleset = self.ruleset()
-        self._openings = {rule_id: [(alias, f'"{alias}"{FACT_OPENING}') for alias in
+        self._openings = {rule_id: [(alias, f'"{alias}"{NUMBER_OPENING}') for alias in
                                     dict.fromkeys(next(iter(term)) for term in condition["all"])]
                           for rule_id, condition in ruleset.items()
                           if list(condition) == ["all"] and '"' not in rule_id and "\\" not in rule_id}
+        # a rule of one term: its fact's opening follows the rule id, '{"<rule id>":{"<alias>":{"fid":'
+        self._first = {rule_id: (alias, f'":{{{opening}') for rule_id, ((alias, opening),) in
+                       ((rule_id, openings) for rule_id, openings in self._openings.items() if len(openings) == 1)}
         self._handle = native.create_ruleset(self.name, json.dumps(ruleset, ensure_ascii=False))
         self._idle = []  # emptied sessions, each opened once; list.pop/append are atomic under the GIL
 
@@ -194,6 +203,34 @@ class RuleEngine(BaseRuleEngine):
         """The fact as the engine sees it: identity and the attributes some rule tests."""
         tested = self.tested
         return {name: value for name, value in fact.items() if name in tested}
+
+    def text(self, fact, number, tail):
+        """A fact as the engine is given it: '{"fid":<number>,' then each tested attribute, in compact JSON
+        (what json.dumps writes for each value), then `tail` (the session id and the closing brace)."""
+        keys, parts = self._keys, [f'{{"fid":{number}']
+        for name, value in fact.items():
+            key = keys.get(name)
+            if key is None:
+                continue
+            kind = type(value)
+            if kind is bool:
+                parts.append(key + ("true" if value else "false"))
+            elif kind is str:
+                parts.append(key + encode_string(value))
+            elif kind is int or (kind is float and math.isfinite(value)):
+                parts.append(key + kind.__repr__(value))
+            else:
+                parts.append(key + json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        parts.append(tail)
+        return ",".join(parts)
+
+    def finding_texts(self, rule_id, tail):
+        """(number, text up to the session id) of each finding the rule asserts, written once per ruleset."""
+        texts = self._finding_texts.get(rule_id)
+        if texts is None:
+            texts = self._finding_texts[rule_id] = [(number, self.text(fact, number, "")) for number, fact
+                                                    in self._findings.get(rule_id, ())]
+        return [(number, text + tail) for number, text in texts]
 
     def _open(self):
         """An emptied session if one is idle (its marker fired when it was new), else a fresh one."""
@@ -220,55 +257,59 @@ class RuleEngine(BaseRuleEngine):
     def _evaluate(self, sid, session, facts, by_fid):
         """Assert the facts, run every action the engine starts for this session, in order, then retract
         every fact asserted (the caller's and the findings) so that the session is empty again."""
-        asserted = [] if session.opened else [{"kind": SESSION, "fid": SESSION, "sid": sid}]
-        asserted.extend(dict(self.slim(fact), sid=sid) for fact in facts)
-        if not asserted:  # nothing for a reused session: asserting "[]" names no session (a crash)
+        tail = f'"sid":{encode_string(sid)}}}'
+        texts = [] if session.opened else [f'{{"kind":"{SESSION}","fid":"{SESSION}",{tail}']
+        texts.extend(self.text(fact, number, tail) for number, fact in enumerate(facts))
+        if not texts:  # nothing for a reused session: asserting "[]" names no session (a crash)
             session.emptied = True
             return
-        text = json.dumps(asserted, ensure_ascii=False)
-        code, state = native.assert_facts(self._handle, text)
+        batch = f"[{','.join(texts)}]"
+        code, state = native.assert_facts(self._handle, batch)
         if code != HANDLED:  # never the message: it is the payload
             raise EngineError("a fact matched no rule" if code == NOT_HANDLED else f"assert failed ({code})")
         findings = []
         started = native.start_action_for_state(self._handle, state)
         message = started and started[1]
         while message:
-            self._act(*self.matched_fids(message), sid, session, by_fid, findings)
+            self._act(*self.matched_fids(message), tail, session, facts, findings)
             message = native.complete_and_start_action(self._handle, state)
         if session.failed:
             return
-        retracted = native.retract_facts(self._handle, text)[0] == HANDLED
+        retracted = native.retract_facts(self._handle, batch)[0] == HANDLED
         if findings:
-            retracted = native.retract_facts(self._handle, f"[{', '.join(findings)}]")[0] == HANDLED and retracted
+            retracted = native.retract_facts(self._handle, f"[{','.join(findings)}]")[0] == HANDLED and retracted
         session.emptied = retracted
 
     def matched_fids(self, message):
-        """(rule id, {alias: fid}) of an action message: one action a message, as durable's own loop takes it.
-
-        Parsing the whole message (the matched facts' JSON) was most of an action's cost; see FACT_OPENING.
-        """
+        """(rule id, {alias: fact number}) of an action message: one action a message, as durable's own loop
+        takes it. Parsing the whole message (the matched facts' JSON) was most of an action's cost; see
+        NUMBER_OPENING."""
         end = message.find('"', 2)
-        openings = self._openings.get(message[2:end]) if message.startswith('{"') else None
-        if openings is not None and message.startswith('":{', end) and message.count(FACT_OPENING) == len(openings):
+        rule_id = message[2:end] if message.startswith('{"') else None
+        first, openings = self._first.get(rule_id), self._openings.get(rule_id)
+        if first is not None and message.startswith(first[1], end):  # one term: its fact follows the rule id
+            start = end + len(first[1])
+            number = message[start:message.find(",", start)]
+            if number.lstrip("-").isdecimal():
+                return rule_id, {first[0]: int(number)}
+        elif first is None and openings is not None and message.count(NUMBER_OPENING) == len(openings):
             matched = {}
             for alias, opening in openings:
-                start = message.find(opening) + len(opening)
-                kind_end = message.find('"', start)
-                fid_start = kind_end + len(FID_OPENING)
-                fid_end = message.find('"', fid_start)
-                if (start < len(opening) or fid_end < 0 or not message.startswith(FID_OPENING, kind_end)
-                        or "\\" in message[start:fid_end]):
+                start = message.find(opening, end) + len(opening)
+                number = message[start:message.find(",", start)]
+                if start < len(opening) or not number.lstrip("-").isdecimal():
                     break
-                matched[alias] = message[fid_start:fid_end]
+                matched[alias] = int(number)
             else:
-                return message[2:end], matched
+                return rule_id, matched
         for rule_id, facts in json.loads(message).items():
             return rule_id, {alias: fact["fid"] for alias, fact in facts.items()}
         raise EngineError("an action message named no rule")
 
-    def _act(self, rule_id, matched, sid, session, by_fid, findings):
-        """One action: the marker opens the session; a rule records its firing and asserts its findings
-        (each new one's text goes to `findings`, to be retracted after the run)."""
+    def _act(self, rule_id, matched, tail, session, facts, findings):
+        """One action: the marker opens the session; a rule records its firing (with the caller's facts and
+        its findings, found by number) and asserts its findings (each new one's text goes to `findings`,
+        to be retracted after the run)."""
         if rule_id == SESSION:
             session.opened = True
             return
@@ -276,10 +317,10 @@ class RuleEngine(BaseRuleEngine):
             session.failed.append(CATCH_ALL)
             return
         try:
-            session.firings.append(Firing(rule_id, {alias: by_fid[fid] for alias, fid in matched.items()}))
-            for fact, slim in self._findings.get(rule_id, ()):
-                by_fid.setdefault(fact["fid"], fact)
-                text = json.dumps(dict(slim, sid=sid), ensure_ascii=False)
+            found = self._finding_facts
+            session.firings.append(Firing(rule_id, {alias: facts[number] if number >= 0 else found[-1 - number]
+                                                    for alias, number in matched.items()}))
+            for _, text in self.finding_texts(rule_id, tail):
                 code, _ = native.assert_fact(self._handle, text)
                 if code == HANDLED:
                     findings.append(text)

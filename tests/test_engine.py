@@ -1,4 +1,5 @@
 """The engine seam: its sharp edges handled, proven on the real durable_rules."""
+import json
 import threading
 
 import pytest
@@ -102,7 +103,7 @@ def test_an_action_that_fails_is_an_error_not_silence(engine_class):
     assert engine.live_sessions() == 0
 
 
-def test_a_session_is_emptied_and_reused_only_after_a_clean_run():
+def test_a_session_is_emptied_and_reused_only_after_a_clean_run(monkeypatch):
     # The direct path keeps a session whose facts it all retracted; what a run leaves there would
     # reach the next patient. A failed run's session is deleted instead (an action ran in it: safe).
     finding = {"kind": "finding", "fid": "finding:low", "name": "low", "by": "low"}
@@ -114,7 +115,7 @@ def test_a_session_is_emptied_and_reused_only_after_a_clean_run():
     assert [firing.rule_id for firing in engine.run(low)] == ["low", "uses-low"] == [f.rule_id for f in first]
     assert engine.run([{"kind": "patient", "fid": "patient", "ferritin": 300}]) == []
     assert engine.idle_sessions() == 1 and engine.held_facts() == []
-    engine._findings["low"] = [({"fid": "x"}, {"kind": "finding", "fid": "x", "name": object()})]
+    monkeypatch.setattr(engine, "finding_texts", lambda rule_id, tail: [(-1, "not JSON")])
     with pytest.raises(RuleActionError):
         engine.run(low)
     assert engine.idle_sessions() == engine.live_sessions() == 0
@@ -197,13 +198,37 @@ def test_the_matched_facts_are_found_by_fid_whatever_their_text(facts):
         [(firing.rule_id, firing.matched["p"]["fid"]) for firing in fired]
 
 
-def test_a_message_the_patterns_cannot_read_exactly_is_parsed():
+def test_a_message_is_read_at_the_fact_numbers_and_parsed_when_that_is_not_certain():
     engine = RuleEngine({"pair": PAIR}, {})
-    fast = '{"pair":{"p":{"kind": "patient", "fid": "a", "ferritin": 1},"m":{"kind": "medication", "fid": "b\\"c"}}}'
-    assert engine.matched_fids(fast) == ("pair", {"p": "a", "m": 'b"c'})
-    reordered = '{"pair":{"p":{"fid": "a", "kind": "patient"},"m":{"kind": "medication", "fid": "b"}}}'
-    assert engine.matched_fids(reordered) == ("pair", {"p": "a", "m": "b"})
-    unknown = '{"other":{"q":{"kind": "patient", "fid": "a"}}}'
-    assert engine.matched_fids(unknown) == ("other", {"q": "a"})
+    fast = ('{"pair":{"p":{"fid":0,"kind":"patient","ferritin":1,"sid":"s"},'
+            '"m":{"fid":-2,"kind":"medication","code":"x","sid":"s"}}}')
+    assert engine.matched_fids(fast) == ("pair", {"p": 0, "m": -2})
+    assert engine.matched_fids(fast[:-5]) == ("pair", {"p": 0, "m": -2})  # read, not parsed: no JSON needed
+    reordered = '{"pair":{"m":{"fid":1,"kind":"medication","sid":"s"},"p":{"fid":0,"kind":"patient","sid":"s"}}}'
+    assert engine.matched_fids(reordered) == ("pair", {"p": 0, "m": 1})
+    nested = ('{"pair":{"p":{"fid":0,"kind":"patient","ferritin":{"q":{"fid":7,"x":1}},"sid":"s"},'
+              '"m":{"fid":1,"kind":"medication","sid":"s"}}}')  # one opening too many: parsed
+    assert engine.matched_fids(nested) == ("pair", {"p": 0, "m": 1})
+    single = RuleEngine({"low": LOW}, {})
+    assert single.matched_fids('{"low":{"p":{"fid":3,"kind":"patient","sid":"s"}}}') == ("low", {"p": 3})
+    assert single.matched_fids('{"low":{"p":{"fid":3,"kind":"pat') == ("low", {"p": 3})  # read, not parsed
+    assert single.matched_fids('{"low":{"p":{"kind":"patient","fid":3}}}') == ("low", {"p": 3})  # parsed
+    unknown = '{"other":{"q":{"fid":3,"kind":"patient"}}}'
+    assert engine.matched_fids(unknown) == ("other", {"q": 3})
     with pytest.raises(EngineError):
         engine.matched_fids("{}")
+
+
+VALUES = [True, False, 0, -3, 2**70, 1.5, -0.0, 1e16, 75.0, "", "met", 'a"b\\c', "pätient\n\u2028", None, [1, "x"],
+          {"a": [True]}, float("nan")]
+
+
+def test_a_fact_is_written_as_json_dumps_writes_it_compactly_with_its_number_first():
+    engine = RuleEngine({"low": LOW}, {})
+    for value in VALUES:
+        fact = {"kind": "patient", "ferritin": value, "fid": "p", "untested": value, "sid": "theirs"}
+        expected = json.dumps({"fid": 4, "kind": "patient", "ferritin": value, "sid": "s:1"}, ensure_ascii=False,
+                              separators=(",", ":"))
+        assert engine.text(fact, 4, '"sid":"s:1"}') == expected
+
+
