@@ -26,7 +26,8 @@ that both give the same firings (tests/test_engine_differential.py).
 Why the direct path is cheaper (ENGINE.md, measured with the same firings): the stock Host serialises
 the whole session state to JSON after every action and reads it back with `get_state`; this loop only
 completes the action. And the engine sees slim facts -- kind, a number in place of the fid, and the attributes
-some rule tests, derived from the compiled ruleset at load, written straight to compact JSON -- while
+some rule tests (under short names: the registered ruleset is renamed to match), derived from the
+compiled ruleset at load, written straight to compact JSON -- while
 each firing reports the caller's full facts, found again by that number (every fact of one evaluation
 still needs its own fid: the stock path and the reasoning tell facts apart by it).
 """
@@ -117,6 +118,52 @@ def read_attributes(definitions):
     return frozenset(names)
 
 
+def fnv1a(name):
+    """durable's hash of an attribute name (FNV-1a, 32 bits): it tells attributes apart by this alone."""
+    value = 0x811C9DC5
+    for byte in name.encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def short_names(names, kept=("fid", "sid", "id", "$s")):
+    """A short name for each attribute (a, b, ... Z, aa, ...), none of them, nor the names durable or this
+    module keep, sharing durable's hash with another: what the engine parses twice a run and copies into
+    every action message is half as long."""
+    taken = {fnv1a(name) for name in kept}
+    candidates = ("".join(letters) for size in itertools.count(1) for letters in itertools.product(LETTERS, repeat=size))
+    short = {}
+    for name in sorted(names):
+        candidate = next(candidates)
+        while candidate in kept or fnv1a(candidate) in taken:
+            candidate = next(candidates)
+        taken.add(fnv1a(candidate))
+        short[name] = candidate
+    return short
+
+
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def renamed(ruleset, names):
+    """The ruleset with every attribute a condition names replaced by its short name (aliases and values kept)."""
+
+    def rename(pattern):
+        out = {}
+        for key, value in pattern.items():
+            if key in ("$and", "$or"):
+                out[key] = [rename(part) for part in value]
+            elif key.startswith("$"):
+                out[key] = {names.get(name, name): operand for name, operand in value.items()}
+            else:
+                out[names.get(key, key)] = value
+        return out
+
+    return {rule_id: {part: [{alias: rename(pattern) for alias, pattern in term.items()} for term in terms]
+                      for part, terms in condition.items()}
+            for rule_id, condition in ruleset.items()}
+
+
 def next_name(prefix, _names=iter(range(1, 1 << 62)), _lock=threading.Lock()):
     """A ruleset name unique in this process (durable registers rulesets by name)."""
     with _lock:
@@ -182,7 +229,8 @@ class RuleEngine(BaseRuleEngine):
     def __init__(self, definitions, consequences):
         super().__init__(definitions, consequences)
         self.tested = read_attributes(self.definitions)
-        self._keys = {name: f"{json.dumps(name, ensure_ascii=False)}:" for name in self.tested - {"fid", "sid"}}
+        self.names = short_names(self.tested - {"fid", "sid"})  # attribute -> the name durable sees
+        self._keys = {name: f'"{short}":' for name, short in self.names.items()}
         self._finding_facts = [fact for facts in consequences.values() for fact in facts]
         numbers = itertools.count(-1, -1)
         self._findings = {rule_id: [(next(numbers), fact) for fact in facts] for rule_id, facts in consequences.items()}
@@ -196,7 +244,7 @@ class RuleEngine(BaseRuleEngine):
         # a rule of one term: its fact's opening follows the rule id, '{"<rule id>":{"<alias>":{"fid":'
         self._first = {rule_id: (alias, f'":{{{opening}') for rule_id, ((alias, opening),) in
                        ((rule_id, openings) for rule_id, openings in self._openings.items() if len(openings) == 1)}
-        self._handle = native.create_ruleset(self.name, json.dumps(ruleset, ensure_ascii=False))
+        self._handle = native.create_ruleset(self.name, json.dumps(renamed(ruleset, self.names), ensure_ascii=False))
         self._idle = []  # emptied sessions, each opened once; list.pop/append are atomic under the GIL
 
     def slim(self, fact):
@@ -205,8 +253,9 @@ class RuleEngine(BaseRuleEngine):
         return {name: value for name, value in fact.items() if name in tested}
 
     def text(self, fact, number, tail):
-        """A fact as the engine is given it: '{"fid":<number>,' then each tested attribute, in compact JSON
-        (what json.dumps writes for each value), then `tail` (the session id and the closing brace)."""
+        """A fact as the engine is given it: '{"fid":<number>,' then each tested attribute under its short
+        name, in compact JSON (what json.dumps writes for each value), then `tail` (the session id and the
+        closing brace)."""
         keys, parts = self._keys, [f'{{"fid":{number}']
         for name, value in fact.items():
             key = keys.get(name)
@@ -258,7 +307,7 @@ class RuleEngine(BaseRuleEngine):
         """Assert the facts, run every action the engine starts for this session, in order, then retract
         every fact asserted (the caller's and the findings) so that the session is empty again."""
         tail = f'"sid":{encode_string(sid)}}}'
-        texts = [] if session.opened else [f'{{"kind":"{SESSION}","fid":"{SESSION}",{tail}']
+        texts = [] if session.opened else [f'{{{self._keys["kind"]}"{SESSION}","fid":"{SESSION}",{tail}']
         texts.extend(self.text(fact, number, tail) for number, fact in enumerate(facts))
         if not texts:  # nothing for a reused session: asserting "[]" names no session (a crash)
             session.emptied = True

@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from cdss.engine import SESSION, EngineError, HostRuleEngine, RuleActionError, RuleEngine, read_attributes
+from cdss.engine import (SESSION, EngineError, HostRuleEngine, RuleActionError, RuleEngine, fnv1a, read_attributes,
+                         short_names)
 from schemas.context import PatientContextSchema
 from tests.conftest import labs, make_patient
 
@@ -223,12 +224,21 @@ VALUES = [True, False, 0, -3, 2**70, 1.5, -0.0, 1e16, 75.0, "", "met", 'a"b\\c',
           {"a": [True]}, float("nan")]
 
 
+def test_short_names_never_share_durables_hash():
+    # durable tells attributes apart by a 32-bit FNV-1a hash of the name alone (rules.h: HASH_ID, HASH_SID)
+    assert (fnv1a("id"), fnv1a("sid")) == (926444256, 3593476751)
+    names = short_names({f"attribute_{index}" for index in range(2000)})
+    hashes = {fnv1a(name) for name in [*names.values(), "fid", "sid", "id", "$s"]}
+    assert len(hashes) == len(names) + 4 and not {"fid", "sid", "id", "$s"} & set(names.values())
+    assert max(len(name) for name in names.values()) == 2
+
+
 def test_a_fact_is_written_as_json_dumps_writes_it_compactly_with_its_number_first():
     engine = RuleEngine({"low": LOW}, {})
     for value in VALUES:
         fact = {"kind": "patient", "ferritin": value, "fid": "p", "untested": value, "sid": "theirs"}
-        expected = json.dumps({"fid": 4, "kind": "patient", "ferritin": value, "sid": "s:1"}, ensure_ascii=False,
-                              separators=(",", ":"))
+        expected = json.dumps({"fid": 4, engine.names["kind"]: "patient", engine.names["ferritin"]: value,
+                               "sid": "s:1"}, ensure_ascii=False, separators=(",", ":"))
         assert engine.text(fact, 4, '"sid":"s:1"}') == expected
 
 
