@@ -25,11 +25,12 @@ that both give the same firings (tests/test_engine_differential.py).
 
 Why the direct path is cheaper (ENGINE.md, measured with the same firings): the stock Host serialises
 the whole session state to JSON after every action and reads it back with `get_state`; this loop only
-completes the action. And the engine sees slim facts -- kind, a number in place of the fid, and the attributes
-some rule tests (under short names: the registered ruleset is renamed to match), derived from the
-compiled ruleset at load, written straight to compact JSON -- while
-each firing reports the caller's full facts, found again by that number (every fact of one evaluation
-still needs its own fid: the stock path and the reasoning tell facts apart by it).
+completes the action. The engine sees slim facts -- a number in place of the fid, then kind and the
+attributes some rule tests (derived from the compiled ruleset at load) under short names (the registered
+ruleset is renamed to match), written straight to compact JSON -- while each firing reports the caller's
+full facts, found again by that number (every fact of one evaluation still needs its own fid: the stock
+path and the reasoning tell facts apart by it). And sessions are reused, emptied, rather than created
+and deleted (see above).
 """
 import copy
 import itertools
@@ -247,11 +248,6 @@ class RuleEngine(BaseRuleEngine):
         self._handle = native.create_ruleset(self.name, json.dumps(renamed(ruleset, self.names), ensure_ascii=False))
         self._idle = []  # emptied sessions, each opened once; list.pop/append are atomic under the GIL
 
-    def slim(self, fact):
-        """The fact as the engine sees it: identity and the attributes some rule tests."""
-        tested = self.tested
-        return {name: value for name, value in fact.items() if name in tested}
-
     def text(self, fact, number, tail):
         """A fact as the engine is given it: '{"fid":<number>,' then each tested attribute under its short
         name, in compact JSON (what json.dumps writes for each value), then `tail` (the session id and the
@@ -303,7 +299,7 @@ class RuleEngine(BaseRuleEngine):
         """The facts the idle sessions still hold, as the engine has them: none, when each was emptied."""
         return [fact for sid in list(self._idle) for fact in json.loads(native.get_facts(self._handle, sid))]
 
-    def _evaluate(self, sid, session, facts, by_fid):
+    def _evaluate(self, sid, session, facts, by_fid):  # noqa: ARG002 - facts are found by number here
         """Assert the facts, run every action the engine starts for this session, in order, then retract
         every fact asserted (the caller's and the findings) so that the session is empty again."""
         tail = f'"sid":{encode_string(sid)}}}'
