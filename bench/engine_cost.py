@@ -1,6 +1,6 @@
 """CPU time per evaluation of the stock durable Host path and the service's direct path, same run.
 
-    .venv/bin/python -m bench.engine_cost [--cases 1000] [--repeats 5]
+    .venv/bin/python -m bench.engine_cost [--cases 1000] [--seed N] [--repeats 5]
 
 CPU time (time.process_time), not wall time: the machine is shared. Each figure is the best of
 `repeats` passes over the same varied patient contexts, and both paths must give the same firings
@@ -34,14 +34,14 @@ def signature(firings):
     return [(firing.rule_id, {alias: fact["fid"] for alias, fact in firing.matched.items()}) for firing in firings]
 
 
-def measure(count=1000, repeats=5):
+def measure(count=1000, repeats=5, seed=None):
     """{label: microseconds of CPU per call}, after checking both paths agree on every case."""
     knowledge = load_rules(ROOT / "rules")
     direct = Evaluator(knowledge, new_id=lambda: "bench")
     host = Evaluator(knowledge, new_id=lambda: "bench")
     host.engine = HostRuleEngine(direct.engine.definitions, direct.engine.consequences)
     schema = PatientContextSchema()
-    cases = make_cases(count, knowledge=knowledge)
+    cases = make_cases(count, knowledge=knowledge, **({} if seed is None else {"seed": seed}))
     contexts = [schema.load(case) for case in cases]
     facts = [build_facts(context, direct.vocabulary).facts for context in contexts]
     for fact_list, context in zip(facts, contexts):
@@ -71,11 +71,12 @@ def report(costs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=None, help="bench/cases.py seed (the screening bench uses 6)")
     parser.add_argument("--repeats", type=int, default=5)
     options = parser.parse_args(argv)
     print(f"CPU per call, best of {options.repeats} passes over {options.cases} varied contexts "
           "(same firings and evaluations asserted on every case)")
-    print("\n".join(report(measure(options.cases, options.repeats))))
+    print("\n".join(report(measure(options.cases, options.repeats, options.seed))))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The engine seam: its sharp edges handled, proven on the real durable_rules."""
+import json
 import threading
 
 import pytest
 
-from cdss.engine import SESSION, EngineError, HostRuleEngine, RuleActionError, RuleEngine, read_attributes
+from cdss.engine import (SESSION, EngineError, HostRuleEngine, RuleActionError, RuleEngine, fnv1a, read_attributes,
+                         short_names)
 from schemas.context import PatientContextSchema
 from tests.conftest import labs, make_patient
 
@@ -36,6 +38,14 @@ def test_nothing_applies_leaves_a_working_engine(engine_class):
     for _ in range(3):  # a crash on delete_state would end the process here
         assert engine.run([{"kind": "patient", "fid": "patient", "ferritin": 300}]) == []
     assert [firing.rule_id for firing in engine.run([{"kind": "patient", "fid": "patient", "ferritin": 10}])] == ["low"]
+
+
+@engines
+def test_no_facts_at_all_in_a_new_or_a_reused_session(engine_class):
+    engine = engine_class({"low": LOW}, {})
+    for _ in range(3):  # the direct path's second run has a reused session and nothing to assert
+        assert engine.run([]) == []
+    assert [firing.rule_id for firing in engine.run([{"kind": "patient", "fid": "p", "ferritin": 10}])] == ["low"]
 
 
 @engines
@@ -94,6 +104,27 @@ def test_an_action_that_fails_is_an_error_not_silence(engine_class):
     assert engine.live_sessions() == 0
 
 
+def test_a_session_is_emptied_and_reused_only_after_a_clean_run(monkeypatch):
+    # The direct path keeps a session whose facts it all retracted; what a run leaves there would
+    # reach the next patient. A failed run's session is deleted instead (an action ran in it: safe).
+    finding = {"kind": "finding", "fid": "finding:low", "name": "low", "by": "low"}
+    engine = RuleEngine({"low": LOW, "uses-low": FINDING}, {"low": [finding]})
+    low = [{"kind": "patient", "fid": "patient", "ferritin": 10},
+           {"kind": "medication", "fid": "med:1", "code": "lisinopril"}]
+    first = engine.run(low)
+    assert engine.idle_sessions() == 1 and engine.held_facts() == []
+    assert [firing.rule_id for firing in engine.run(low)] == ["low", "uses-low"] == [f.rule_id for f in first]
+    assert engine.run([{"kind": "patient", "fid": "patient", "ferritin": 300}]) == []
+    assert engine.idle_sessions() == 1 and engine.held_facts() == []
+    monkeypatch.setattr(engine, "finding_texts", lambda rule_id, tail: [(-1, "not JSON")])
+    with pytest.raises(RuleActionError):
+        engine.run(low)
+    assert engine.idle_sessions() == engine.live_sessions() == 0
+    with pytest.raises(RuleActionError):  # a fresh session again, its marker fired: deleted too
+        engine.run(low)
+    assert engine.idle_sessions() == 0
+
+
 @engines
 def test_definitions_are_not_consumed_by_registration(engine_class):
     definitions = {"low": LOW}
@@ -113,15 +144,18 @@ def test_no_background_dispatch_threads(engine_class):
 def test_two_thousand_evaluations_in_a_row_match_and_leave_no_state(evaluator):
     contexts = [PatientContextSchema().load(case) for case in CASES]
     expected = [comparable(evaluator.evaluate(context)) for context in contexts]
+    idle = evaluator.engine.idle_sessions()  # the evaluator is shared by the test session
     # The engine's state table holds 1,024 sessions: a leak would raise MemoryError well before 2,000.
     for index in range(2000):
         assert comparable(evaluator.evaluate(contexts[index % len(contexts)])) == expected[index % len(contexts)]
     assert evaluator.engine.live_sessions() == 0
+    assert evaluator.engine.idle_sessions() == max(idle, 1)  # one run at a time: one session, reused
 
 
 def test_eight_threads_at_once_give_the_sequential_results(evaluator):
     contexts = [PatientContextSchema().load(case) for case in CASES]
     expected = [comparable(evaluator.evaluate(context)) for context in contexts]
+    idle = evaluator.engine.idle_sessions()
     mismatches, errors = [], []
 
     def work(offset):
@@ -140,6 +174,7 @@ def test_eight_threads_at_once_give_the_sequential_results(evaluator):
         thread.join()
     assert errors == [] and mismatches == []
     assert evaluator.engine.live_sessions() == 0
+    assert 1 <= evaluator.engine.idle_sessions() <= max(idle, 8)  # at most one per concurrent run
 
 
 # Facts with quotes, backslashes and non-ASCII in their fids, or whose JSON does not open with kind and
@@ -164,13 +199,46 @@ def test_the_matched_facts_are_found_by_fid_whatever_their_text(facts):
         [(firing.rule_id, firing.matched["p"]["fid"]) for firing in fired]
 
 
-def test_a_message_the_patterns_cannot_read_exactly_is_parsed():
+def test_a_message_is_read_at_the_fact_numbers_and_parsed_when_that_is_not_certain():
     engine = RuleEngine({"pair": PAIR}, {})
-    fast = '{"pair":{"p":{"kind": "patient", "fid": "a", "ferritin": 1},"m":{"kind": "medication", "fid": "b\\"c"}}}'
-    assert engine.matched_fids(fast) == ("pair", {"p": "a", "m": 'b"c'})
-    reordered = '{"pair":{"p":{"fid": "a", "kind": "patient"},"m":{"kind": "medication", "fid": "b"}}}'
-    assert engine.matched_fids(reordered) == ("pair", {"p": "a", "m": "b"})
-    unknown = '{"other":{"q":{"kind": "patient", "fid": "a"}}}'
-    assert engine.matched_fids(unknown) == ("other", {"q": "a"})
+    fast = ('{"pair":{"p":{"fid":0,"kind":"patient","ferritin":1,"sid":"s"},'
+            '"m":{"fid":-2,"kind":"medication","code":"x","sid":"s"}}}')
+    assert engine.matched_fids(fast) == ("pair", {"p": 0, "m": -2})
+    assert engine.matched_fids(fast[:-5]) == ("pair", {"p": 0, "m": -2})  # read, not parsed: no JSON needed
+    reordered = '{"pair":{"m":{"fid":1,"kind":"medication","sid":"s"},"p":{"fid":0,"kind":"patient","sid":"s"}}}'
+    assert engine.matched_fids(reordered) == ("pair", {"p": 0, "m": 1})
+    nested = ('{"pair":{"p":{"fid":0,"kind":"patient","ferritin":{"q":{"fid":7,"x":1}},"sid":"s"},'
+              '"m":{"fid":1,"kind":"medication","sid":"s"}}}')  # one opening too many: parsed
+    assert engine.matched_fids(nested) == ("pair", {"p": 0, "m": 1})
+    single = RuleEngine({"low": LOW}, {})
+    assert single.matched_fids('{"low":{"p":{"fid":3,"kind":"patient","sid":"s"}}}') == ("low", {"p": 3})
+    assert single.matched_fids('{"low":{"p":{"fid":3,"kind":"pat') == ("low", {"p": 3})  # read, not parsed
+    assert single.matched_fids('{"low":{"p":{"kind":"patient","fid":3}}}') == ("low", {"p": 3})  # parsed
+    unknown = '{"other":{"q":{"fid":3,"kind":"patient"}}}'
+    assert engine.matched_fids(unknown) == ("other", {"q": 3})
     with pytest.raises(EngineError):
         engine.matched_fids("{}")
+
+
+VALUES = [True, False, 0, -3, 2**70, 1.5, -0.0, 1e16, 75.0, "", "met", 'a"b\\c', "pätient\n\u2028", None, [1, "x"],
+          {"a": [True]}, float("nan")]
+
+
+def test_short_names_never_share_durables_hash():
+    # durable tells attributes apart by a 32-bit FNV-1a hash of the name alone (rules.h: HASH_ID, HASH_SID)
+    assert (fnv1a("id"), fnv1a("sid")) == (926444256, 3593476751)
+    names = short_names({f"attribute_{index}" for index in range(2000)})
+    hashes = {fnv1a(name) for name in [*names.values(), "fid", "sid", "id", "$s"]}
+    assert len(hashes) == len(names) + 4 and not {"fid", "sid", "id", "$s"} & set(names.values())
+    assert max(len(name) for name in names.values()) == 2
+
+
+def test_a_fact_is_written_as_json_dumps_writes_it_compactly_with_its_number_first():
+    engine = RuleEngine({"low": LOW}, {})
+    for value in VALUES:
+        fact = {"kind": "patient", "ferritin": value, "fid": "p", "untested": value, "sid": "theirs"}
+        expected = json.dumps({"fid": 4, engine.names["kind"]: "patient", engine.names["ferritin"]: value,
+                               "sid": "s:1"}, ensure_ascii=False, separators=(",", ":"))
+        assert engine.text(fact, 4, '"sid":"s:1"}') == expected
+
+

@@ -1,5 +1,6 @@
-"""The service's engine path (durable's C engine, own action loop, slim facts) fires exactly as the stock
-durable Host path on the full facts: 20,000 generated patients, sequentially and from four threads."""
+"""The service's engine path (durable's C engine, own action loop, slim facts, emptied sessions reused)
+fires exactly as the stock durable Host path (a fresh session per patient) on the full facts: 20,000
+generated patients, sequentially and from four threads."""
 import threading
 from collections import Counter
 
@@ -64,6 +65,7 @@ def test_same_firings_sequentially(engines, cohort):
     mismatched = [index for index, facts in enumerate(patients) if signature(direct.run(facts)) != expected[index]]
     assert mismatched == []
     assert direct.live_sessions() == host.live_sessions() == 0
+    assert direct.held_facts() == []  # 20,000 patients through one reused session leave nothing behind
 
 
 def test_same_firings_from_four_threads(engines, cohort):
@@ -85,7 +87,7 @@ def test_same_firings_from_four_threads(engines, cohort):
     for thread in threads:
         thread.join()
     assert errors == [] and mismatched == []
-    assert direct.live_sessions() == 0
+    assert direct.live_sessions() == 0 and direct.held_facts() == []
 
 
 def test_same_evaluations_from_patient_contexts(knowledge):
