@@ -138,8 +138,12 @@ def codes_only_combination():
 
 def screen_chunk(chunk):
     """Screen a list of (line, format, raw row) in this worker: the records as NDJSON text, and one
-    summary entry per row (see `entry`). Encoding here leaves the parent only writing text and counting."""
-    records = [screen_row(line, fmt, raw) for line, fmt, raw in chunk]
+    summary entry per row (see `entry`). Encoding here leaves the parent only writing text and counting.
+
+    The rows are read and validated first, then evaluated: each stage's code and data stay in the CPU's
+    caches across the chunk (CPU per patient ~10% below alternating the two per row; bench/)."""
+    loaded = [load_row(line, fmt, raw) for line, fmt, raw in chunk]
+    records = [item if isinstance(item, dict) else evaluate_row(*item) for item in loaded]
     return "".join(json.dumps(record) + "\n" for record in records), [entry(record) for record in records]
 
 
@@ -152,17 +156,31 @@ def entry(record):
 
 def screen_row(line, fmt, raw):
     """One patient: parse, validate, evaluate; an error record (with its line) instead of raising."""
-    from cdss.facts import UnknownConditionError  # noqa: PLC0415
+    loaded = load_row(line, fmt, raw)
+    return loaded if isinstance(loaded, dict) else evaluate_row(*loaded)
 
+
+def load_row(line, fmt, raw):
+    """(line, patient id, validated context) of one row, or its error record."""
     patient_id = None
     try:
         body = csv_context(raw) if fmt == "csv" else json.loads(raw)
         if not isinstance(body, dict):
             return error_record(line, None, "invalid_input", {"_body": ["must be a JSON object"]})
         patient_id = patient_id_of(body)
-        result = _evaluator.evaluate(_schema.load(body))
+        return line, patient_id, _schema.load(body)
     except json.JSONDecodeError as error:
         return error_record(line, None, "malformed_json", {"_body": [f"not valid JSON: {error.msg}"]})
+    except ValidationError as error:
+        return error_record(line, patient_id, "invalid_input", flatten(error.messages))
+
+
+def evaluate_row(line, patient_id, context):
+    """The record of one validated context, or its error record (a condition name outside the vocabulary)."""
+    from cdss.facts import UnknownConditionError  # noqa: PLC0415
+
+    try:
+        result = _evaluator.evaluate(context)
     except ValidationError as error:
         return error_record(line, patient_id, "invalid_input", flatten(error.messages))
     except UnknownConditionError as error:
