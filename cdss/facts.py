@@ -37,7 +37,7 @@ def build_facts(context, vocabulary):
             present.update(names)
     if errors:
         raise UnknownConditionError(errors)
-    patient = patient_fact(context, present, vocabulary.conditions)
+    patient = patient_fact(context, present, vocabulary)
     resolved = [(entry, vocabulary.ingredients(entry)) for entry in context["medications"]]  # once per entry
     add_iron_therapy(patient, context, resolved, vocabulary)
     medications = {}
@@ -46,12 +46,12 @@ def build_facts(context, vocabulary):
             unrecognized["medications"].append(vocabulary.unrecognized_medication(entry))
         for ingredient in found:
             medications.setdefault(ingredient.name, medication_fact(ingredient))
-    associated = sorted(name for name in present if vocabulary.conditions[name]["role"] == "associated")
+    associated = sorted(present & vocabulary.associated)
     unrecognized = {key: value for key, value in unrecognized.items() if value}
     return FactSet([patient, *medications.values()], unrecognized, associated)
 
 
-def patient_fact(context, present, conditions):
+def patient_fact(context, present, vocabulary):
     """The one patient fact: demographics, canonical lab values, pregnancy, RLS history, condition flags."""
     patient = context["patient"]
     fact = {"kind": "patient", "fid": "patient", "sex": patient.get("sex", "unknown")}
@@ -72,9 +72,9 @@ def patient_fact(context, present, conditions):
         fact["onset_age"] = rls["onset_age"]
     if rls.get("clinically_significant") is not None:  # absent: not known (never taken as false)
         fact["clinically_significant"] = rls["clinically_significant"]
-    for name in conditions:
-        fact[f"cond_{name}"] = name in present
-    fact["associated_condition"] = any(conditions[name]["role"] == "associated" for name in present)
+    for name, key in vocabulary.condition_keys:
+        fact[key] = name in present
+    fact["associated_condition"] = not present.isdisjoint(vocabulary.associated)
     return fact
 
 

@@ -26,7 +26,7 @@ CSV_COLUMNS = ("patient_id", "age", "birth_date", "sex", *[name for lab, unit in
                                                             for name in (lab, unit) if name],
                "pregnancy_status", "trimester", "weeks_postpartum", "medications", "conditions",
                "rls_onset_age", "rls_family_history")
-CHUNK = 64  # patients per task sent to a worker: amortises inter-process overhead
+CHUNK = 256  # patients per task sent to a worker: amortises inter-process overhead (64: ~2x the parent CPU)
 
 _evaluator = None  # one per worker process
 _schema = None
@@ -109,7 +109,17 @@ def init_worker(rules_dir):
 
     _evaluator = Evaluator(load_rules(rules_dir), new_id=lambda: "")
     _evaluator.combination = codes_only_combination()
+    _evaluator.labeller = NoLabels  # a record carries codes, never labels: labelling was ~7% of a row (bench/)
     _schema = PatientContextSchema()
+
+
+class NoLabels:
+    """The evaluator's labelling step for screening: the result as it is (its labels would be dropped)."""
+
+    @staticmethod
+    def label(result):
+        """The result, unchanged."""
+        return result
 
 
 def codes_only_combination():
@@ -127,23 +137,50 @@ def codes_only_combination():
 
 
 def screen_chunk(chunk):
-    """Screen a list of (line, format, raw row) in this worker; one record per row."""
-    return [screen_row(line, fmt, raw) for line, fmt, raw in chunk]
+    """Screen a list of (line, format, raw row) in this worker: the records as NDJSON text, and one
+    summary entry per row (see `entry`). Encoding here leaves the parent only writing text and counting.
+
+    The rows are read and validated first, then evaluated: each stage's code and data stay in the CPU's
+    caches across the chunk (CPU per patient ~10% below alternating the two per row; bench/)."""
+    loaded = [load_row(line, fmt, raw) for line, fmt, raw in chunk]
+    records = [item if isinstance(item, dict) else evaluate_row(*item) for item in loaded]
+    return "".join(json.dumps(record) + "\n" for record in records), [entry(record) for record in records]
+
+
+def entry(record):
+    """What the summary counts of a record: (line, classification, recommendation codes); None for an error."""
+    if "error" in record:
+        return record["line"], None, ()
+    return record["line"], record["classification"], tuple(record["recommendations"])
 
 
 def screen_row(line, fmt, raw):
     """One patient: parse, validate, evaluate; an error record (with its line) instead of raising."""
-    from cdss.facts import UnknownConditionError  # noqa: PLC0415
+    loaded = load_row(line, fmt, raw)
+    return loaded if isinstance(loaded, dict) else evaluate_row(*loaded)
 
+
+def load_row(line, fmt, raw):
+    """(line, patient id, validated context) of one row, or its error record."""
     patient_id = None
     try:
         body = csv_context(raw) if fmt == "csv" else json.loads(raw)
         if not isinstance(body, dict):
             return error_record(line, None, "invalid_input", {"_body": ["must be a JSON object"]})
         patient_id = patient_id_of(body)
-        result = _evaluator.evaluate(_schema.load(body))
+        return line, patient_id, _schema.load(body)
     except json.JSONDecodeError as error:
         return error_record(line, None, "malformed_json", {"_body": [f"not valid JSON: {error.msg}"]})
+    except ValidationError as error:
+        return error_record(line, patient_id, "invalid_input", flatten(error.messages))
+
+
+def evaluate_row(line, patient_id, context):
+    """The record of one validated context, or its error record (a condition name outside the vocabulary)."""
+    from cdss.facts import UnknownConditionError  # noqa: PLC0415
+
+    try:
+        result = _evaluator.evaluate(context)
     except ValidationError as error:
         return error_record(line, patient_id, "invalid_input", flatten(error.messages))
     except UnknownConditionError as error:
@@ -179,7 +216,8 @@ def chunks(rows, fmt, size=CHUNK):
 
 
 def screen(rows, fmt, rules_dir, workers=None):
-    """Yield one record per row, in input order, evaluated across `workers` processes (default: all cores)."""
+    """Yield (NDJSON text, summary entries) per chunk of rows, in input order, evaluated across `workers`
+    processes (default: all cores)."""
     from cdss.loader import load_rules  # noqa: PLC0415
 
     load_rules(rules_dir)  # fail here, once, with the file and rule named: a failing worker is respawned forever
@@ -187,8 +225,7 @@ def screen(rows, fmt, rules_dir, workers=None):
     # spawn: workers start clean (no engine state or threads inherited from the parent).
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=init_worker, initargs=(str(rules_dir),)) as pool:
-        for records in pool.imap(screen_chunk, chunks(rows, fmt)):
-            yield from records
+        yield from pool.imap(screen_chunk, chunks(rows, fmt))
 
 
 @dataclass
@@ -200,14 +237,14 @@ class Summary:
     recommendations: Counter = field(default_factory=Counter)
     invalid_lines: list = field(default_factory=list)
 
-    def add(self, record):
-        """Count one result record."""
+    def add(self, line, classification, recommendations):
+        """Count one result (an `entry`): classification None is an invalid row."""
         self.total += 1
-        if "error" in record:
-            self.invalid_lines.append(record["line"])
+        if classification is None:
+            self.invalid_lines.append(line)
             return
-        self.classifications[record["classification"]] += 1
-        self.recommendations.update(record["recommendations"])
+        self.classifications[classification] += 1
+        self.recommendations.update(recommendations)
 
     def as_dict(self):
         """The summary as JSON-ready data."""
@@ -330,10 +367,11 @@ def screen_native(input_path, fmt, rules_dir, output, workers):
     progress = Progress(sys.stderr, count_rows(input_path, fmt) if sys.stderr.isatty() else None)
     summary = Summary()
     with open_input(input_path) as handle, click.open_file(output, "w", encoding="utf-8") as out:
-        for record in screen(read_rows(handle, fmt), fmt, rules_dir, workers):
-            out.write(json.dumps(record) + "\n")
-            summary.add(record)
-            progress.update()
+        for text, entries in screen(read_rows(handle, fmt), fmt, rules_dir, workers):
+            out.write(text)
+            for line, classification, recommendations in entries:
+                summary.add(line, classification, recommendations)
+            progress.update(len(entries))
     progress.close()
     return summary
 

@@ -1,4 +1,5 @@
 """Laboratory units: every accepted unit of every test, converted once to the canonical unit rules see."""
+import functools
 import re
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ FRACTIONS = ("1",)  # units of a plain fraction: the value must lie in [0, 1]
 SMALLEST_PERCENT = {"tsat": (1.0, "transferrin saturation")}
 
 
+@functools.lru_cache(maxsize=512)  # a cohort repeats a handful of spellings; bounded for any input
 def normalise_unit(unit):
     """Fold the spellings EHRs send (mcg, µg, ml, gm/dL, UCUM annotations) onto the UCUM forms the table uses."""
     folded = unit.strip().replace("µ", "u").replace("μ", "u").replace("mcg", "ug")

@@ -47,6 +47,9 @@ class Vocabulary:
                           if name not in self.by_name for key in [text_key(name).replace(" ", "")] if key}
         self.conditions = conditions
         self.index = condition_index(conditions)
+        # The patient fact's condition flags and the associated conditions, worked out once, not per patient.
+        self.condition_keys = tuple((name, f"cond_{name}") for name in conditions)
+        self.associated = frozenset(name for name, spec in conditions.items() if spec["role"] == "associated")
 
     # Medications ------------------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 import datetime as dt
 import math
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
 
 from cdss.units import TESTS, UnitError, in_range, to_canonical
+from schemas.lean import LeanSchema
 
 MAX_ITEMS = 100
 CRITERIA = ("urge_to_move", "worse_at_rest", "relieved_by_movement", "worse_in_evening",
@@ -49,7 +50,7 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class PatientSchema(Schema):
+class PatientSchema(LeanSchema):
     id = fields.String(validate=validate.Length(min=1, max=128))
     age = FiniteNumber(validate=validate.Range(min=0, max=130, error="must be between 0 and 130 years"))
     birth_date = fields.Date()
@@ -68,13 +69,13 @@ class PatientSchema(Schema):
             raise ValidationError("implies an age over 130 years")
 
 
-class LabSchema(Schema):
+class LabSchema(LeanSchema):
     value = FiniteNumber(required=True)
     unit = fields.String(required=True, validate=validate.Length(min=1, max=32))
     taken_at = fields.AwareDateTime(format="iso", default_timezone=dt.timezone.utc)
 
 
-class LabsSchema(Schema):
+class LabsSchema(LeanSchema):
     ferritin = fields.Nested(LabSchema)
     tsat = fields.Nested(LabSchema)
     folate = fields.Nested(LabSchema)
@@ -109,7 +110,7 @@ class LabsSchema(Schema):
         return labs
 
 
-class PregnancySchema(Schema):
+class PregnancySchema(LeanSchema):
     status = fields.String(required=True, validate=validate.OneOf(["pregnant", "postpartum", "not_pregnant"]))
     trimester = StrictInteger(validate=validate.Range(min=1, max=3, error="must be 1, 2 or 3"))
     weeks_postpartum = FiniteNumber(validate=validate.Range(min=0, max=520, error="must be between 0 and 520"))
@@ -123,7 +124,7 @@ class PregnancySchema(Schema):
             raise ValidationError("is only allowed when status is postpartum", "weeks_postpartum")
 
 
-class MedicationSchema(Schema):
+class MedicationSchema(LeanSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     rxnorm = fields.String(validate=validate.Regexp(r"^\d{1,10}$", error="must be an RxNorm code (digits)"))
     # When the medication was started (for IV iron: given): how long oral iron has been taken, how recent
@@ -137,7 +138,7 @@ class MedicationSchema(Schema):
             raise ValidationError("a medication needs a name or an rxnorm code", "_schema")
 
 
-class AllergySchema(Schema):
+class AllergySchema(LeanSchema):
     """An allergy or intolerance: the substance by name and/or RxNorm code, as for medications."""
 
     name = fields.String(validate=validate.Length(min=1, max=200))
@@ -152,7 +153,7 @@ class AllergySchema(Schema):
             raise ValidationError("an allergy needs a name or an rxnorm code", "_schema")
 
 
-class ConditionSchema(Schema):
+class ConditionSchema(LeanSchema):
     error_messages = {"type": 'must be an object: {"system", "code"}, {"name"} or {"text": "..."}'}
 
     system = fields.String(validate=validate.OneOf(["icd-10-cm", "snomed"]))
@@ -177,7 +178,7 @@ class ConditionSchema(Schema):
             raise ValidationError("a condition needs {system, code}, a name or a text", "_schema")
 
 
-class CriteriaSchema(Schema):
+class CriteriaSchema(LeanSchema):
     urge_to_move = StrictBoolean()
     worse_at_rest = StrictBoolean()
     relieved_by_movement = StrictBoolean()
@@ -185,7 +186,7 @@ class CriteriaSchema(Schema):
     not_explained_by_other_condition = StrictBoolean()
 
 
-class RlsSchema(Schema):
+class RlsSchema(LeanSchema):
     onset_age = FiniteNumber(validate=validate.Range(min=0, max=130, error="must be between 0 and 130 years"))
     family_history = StrictBoolean()
     criteria = fields.Nested(CriteriaSchema)
@@ -194,7 +195,7 @@ class RlsSchema(Schema):
     clinically_significant = StrictBoolean()
 
 
-class PatientContextSchema(Schema):
+class PatientContextSchema(LeanSchema):
     """The whole request body of /api/v1/evaluate. Every section is optional."""
 
     patient = fields.Nested(PatientSchema, load_default=dict)

@@ -19,4 +19,5 @@ def test_screening_records_match_the_full_evaluation(knowledge):
             result["classification"]["type"], result["classification"]["causes"],
             [item["code"] for item in result["recommendations"]], result["missing"]), line
     assert screening._evaluator.combination is not None  # the codes-only combination was the one compared
+    assert screening._evaluator.labeller is screening.NoLabels  # and the records were made without labels
 
