@@ -9,12 +9,15 @@ from cdss.config import database_timeouts, database_url, load_config, patient_ha
 from cdss.evaluation import Evaluator
 from cdss.loader import load_rules
 from cdss import serving
+from cdss.json_provider import OrjsonProvider
 from cdss.serving import serialise_engine
 from cdss.storage import Store
 
 
 class Service(Flask):
-    """Flask, asked less per request: every hook and view here is a plain function."""
+    """Flask, asked less per request: every hook and view here is a plain function; answers written by orjson."""
+
+    json_provider_class = OrjsonProvider
 
     def ensure_sync(self, func):
         """Flask asks this of each hook and the view on every request (six times for an evaluation); a plain
@@ -33,7 +36,6 @@ def create_app(config=None):
     from cdss import logs  # noqa: PLC0415
 
     logs.init_app(app)  # JSON lines, one per request, with its request id
-    app.json.sort_keys = False
     app.extensions["cdss"] = serialise_engine(
         Evaluator(load_rules(app.config["RULES_DIR"]), reuse=app.config["REUSE_RESULTS"]))
     store = Store(database_url(app.config, app.instance_path), database_timeouts(app.config))
