@@ -19,8 +19,11 @@ def small_export(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ci_export(tmp_path_factory):
-    """The CI-sized export both backends screen."""
-    return generate(tmp_path_factory.mktemp("bulk-ci"), CI_PATIENTS, seed=2026)
+    """The CI-sized export both backends screen, as a directory, with odd lines added (see add_odd_lines)."""
+    folder = tmp_path_factory.mktemp("bulk-ci")
+    generate(folder, CI_PATIENTS, seed=2026)
+    add_odd_lines(folder)
+    return folder
 
 
 ODD_PATIENT = "odd-patient"
