@@ -87,6 +87,19 @@ def classify_line(line):
     return ("patient", patient_id) if isinstance(patient_id, str) and patient_id else ("no_patient", kind)
 
 
+def split_lines(lines, counts, medications):
+    """Yield (patient id, line) for each line of a patient; count the others into `counts` ((category, key)
+    -> n) and keep the Medications in `medications` (id -> line). The map step of both backends."""
+    for line in lines:
+        category, key = classify_line(line)
+        if category == "patient":
+            yield key, line
+        elif category == "medication":
+            medications[key] = line
+        else:
+            counts[(category, key)] += 1
+
+
 def patient_reference(resource):
     """The id of the patient a resource is about ('Patient/x' or '<base>/Patient/x'), or None."""
     for name in REFERENCE_FIELDS:

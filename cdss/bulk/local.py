@@ -5,6 +5,7 @@ line (`classify_line`) and appends it to one of B bucket files by a stable hash 
 Reduce: each worker takes a bucket, groups its lines by patient and screens them. Memory stays at one
 bucket per worker, whatever the export's size; both phases use every core.
 """
+import codecs
 import multiprocessing
 import os
 import tempfile
@@ -12,7 +13,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-from cdss.bulk.export import classify_line
+from cdss.bulk.export import split_lines
 from cdss.bulk.patients import screen_lines
 
 RANGE_BYTES = 32 * 1024 * 1024  # the map phase's unit of work
@@ -32,10 +33,12 @@ def lines_in_range(file, start, end):
         if start:
             handle.seek(start - 1)
             handle.readline()  # the rest of a line that began before this range
-        while handle.tell() < end:
+        while (position := handle.tell()) < end:
             line = handle.readline()
             if not line:
                 break
+            if position == 0:  # a byte order mark may open a file (RFC 8259 s8.1), as Hadoop's reader also allows
+                line = line.removeprefix(codecs.BOM_UTF8)
             text = line.decode("utf-8", errors="replace").strip()
             if text:
                 yield text
@@ -51,17 +54,12 @@ def map_range(task):
     file, start, end, workdir, buckets, index = task
     outputs, counts, medications = {}, Counter(), {}
     try:
-        for line in lines_in_range(file, start, end):
-            category, key = classify_line(line)
-            if category == "patient":
-                bucket = bucket_of(key, buckets)
-                if bucket not in outputs:
-                    outputs[bucket] = open(Path(workdir, f"{bucket}.{index}.tsv"), "w", encoding="utf-8")  # noqa: SIM115
-                outputs[bucket].write(f"{key}\t{line}\n")
-            elif category == "medication":
-                medications[key] = line
-            else:
-                counts[(category, key)] += 1
+        for key, line in split_lines(lines_in_range(file, start, end), counts, medications):
+            bucket = bucket_of(key, buckets)
+            if bucket not in outputs:
+                outputs[bucket] = open(Path(workdir, f"{bucket}.{index}.tsv"), "w", encoding="utf-8",  # noqa: SIM115
+                                       newline="\n")
+            outputs[bucket].write(f"{key}\t{line}\n")
     finally:
         for handle in outputs.values():
             handle.close()
@@ -69,10 +67,11 @@ def map_range(task):
 
 
 def group_bucket(workdir, bucket):
-    """One bucket's lines grouped by patient id (lines in file order)."""
+    """One bucket's lines grouped by patient id, each patient's lines in export order."""
     groups = {}
-    for part in sorted(Path(workdir).glob(f"{bucket}.*.tsv")):
-        with part.open(encoding="utf-8") as handle:
+    parts = sorted(Path(workdir).glob(f"{bucket}.*.tsv"), key=lambda part: int(part.name.split(".")[1]))
+    for part in parts:  # by map task index: "2" before "10"
+        with part.open(encoding="utf-8", newline="\n") as handle:  # a "\r" inside a line is JSON whitespace
             for row in handle:
                 key, _, line = row.rstrip("\n").partition("\t")
                 groups.setdefault(key, []).append(line)

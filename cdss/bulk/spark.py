@@ -1,26 +1,36 @@
-"""The Spark backend: a Bulk Data export joined with Spark DataFrames and screened per partition.
+"""The Spark backend: a Bulk Data export joined by one Spark shuffle and screened per partition.
 
-The join is Spark's: the NDJSON files are read as text, each line is classified (the same
-`classify_line` as the embedded backend, as a Python UDF, so both agree on every line), and lines are
-grouped by patient with `groupBy`. Screening runs in `mapPartitions` with one rules engine per Python
-worker process (durable_rules keeps its state per process), through `screen_lines`, the embedded
-backend's function. Local mode by default; any cluster through `--master` or the usual SPARK_* settings.
-Every server this starts (driver, block manager) listens on 127.0.0.1 unless `--master` names a cluster.
+The embedded backend's map-reduce, with Spark moving the data. Map: the NDJSON files are read as text
+and each line is sorted in Python by `split_lines` (the embedded backend's step, so both agree on every
+line): a patient's line goes to shuffle partition 1..n-1 by its patient id; what each map task found
+beside (Medications, counts of the lines not used) goes to partition 0. Partition 0 is read first and the
+Medications broadcast; then partitions 1..n-1 are grouped by patient and screened by `screen_lines` with
+one rules engine per Python worker process (durable_rules keeps its state per process). The shuffle's map
+output is kept by Spark between the two jobs, so every line is read and classified once and crosses
+from the JVM to Python once on each side of the shuffle. Local mode by default; any cluster through
+`--master` or the usual SPARK_* settings. Every server this starts (driver, block manager) listens on
+127.0.0.1 unless `--master` names a cluster.
 """
+import functools
 import os
 import sys
+from collections import Counter
+from operator import itemgetter
 
-from cdss.bulk.export import classify_line
+from cdss.bulk.export import split_lines
+from cdss.bulk.local import RANGE_BYTES, bucket_of
 from cdss.bulk.patients import parse_now, screen_lines
 
 LOOPBACK = {"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1"}
 SETTINGS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
             "spark.python.worker.reuse": "true", "spark.driver.memory": "2g",
-            # plain pickled Python UDFs: the Arrow path would add pandas for no gain on one string column
-            "spark.sql.execution.pythonUDF.arrow.enabled": "false"}
+            # NDJSON lines end at "\n" only, as the embedded backend reads them (Hadoop also ends them at a
+            # lone "\r", which JSON allows between tokens); the "\r" of a "\r\n" is stripped with the spaces
+            "spark.hadoop.textinputformat.record.delimiter": "\n"}
+FOUND = 0  # the shuffle partition of what the map tasks found beside patients' lines
 
 
-def session(master=None, partitions=None):
+def session(master=None):
     """A SparkSession: local[*] on loopback unless a master is given (then Spark's own settings rule)."""
     from pyspark.sql import SparkSession  # noqa: PLC0415 - PySpark is an optional extra
 
@@ -32,7 +42,6 @@ def session(master=None, partitions=None):
     if master.startswith("local"):
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # else Spark binds the machine's network address
         settings.update(LOOPBACK)
-    settings["spark.sql.shuffle.partitions"] = str(partitions or max(2, 4 * (os.cpu_count() or 1)))
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -40,52 +49,90 @@ def session(master=None, partitions=None):
     return spark
 
 
-def classify(line):
-    """classify_line as a (category, key) row for the UDF."""
-    return classify_line(line)
+def reduce_partitions(context, files):
+    """Patient partitions: a few per core, and enough that each holds about RANGE_BYTES of NDJSON."""
+    size = sum(os.path.getsize(file) for file in files)
+    return max(4 * context.defaultParallelism, -(-size // RANGE_BYTES))
 
 
-def screen_partition(rows, medications, rules_dir, now, all_patients):
-    """Screen the patients of one partition (rows of patient id and lines) in this worker process."""
-    groups = [(row["key"], list(row["lines"])) for row in rows]
-    yield from screen_lines(groups, medications.value, rules_dir, parse_now(now), all_patients)
+def partition_of(key, patients):
+    """The shuffle partition of a map output key: FOUND for None, else 1 + the patient id's bucket."""
+    return FOUND if key is None else 1 + bucket_of(key, patients)
 
 
-def join(spark, files, lines):
-    """(the cached classified lines, patient groups, Medications by id) of an export; counts unused lines."""
-    from pyspark.sql import functions as F  # noqa: PLC0415, N812 - the PySpark convention
-    from pyspark.sql.types import StringType, StructField, StructType  # noqa: PLC0415
+def map_lines(index, rows):
+    """One map task: (patient id, (task index, line)) per patient line, then (None, (counts, Medications))."""
+    counts, medications = Counter(), {}
+    lines = (text for text in (row.strip() for row in rows) if text)
+    for key, line in split_lines(lines, counts, medications):
+        yield key, (index, line)
+    yield None, (counts, medications)
 
-    kind = StructType([StructField("category", StringType()), StructField("key", StringType())])
-    text = spark.read.text([str(file) for file in files]).filter(F.trim("value") != "")
-    keyed = text.select(F.trim("value").alias("line"), F.udf(classify, kind)(F.trim("value")).alias("k")) \
-        .select("line", "k.category", "k.key").cache()
-    others = keyed.filter(F.col("category").isin("patient", "medication") == F.lit(False))
-    for row in others.groupBy("category", "key").count().collect():
-        lines[(row["category"], row["key"])] += row["count"]
-    medications = {row["key"]: row["line"] for row in keyed.filter(F.col("category") == "medication").collect()}
-    groups = keyed.filter(F.col("category") == "patient").groupBy("key").agg(F.collect_list("line").alias("lines"))
-    return keyed, groups, medications
+
+def merge_found(pairs):
+    """Partition FOUND: every map task's counts and Medications, merged."""
+    counts, medications = Counter(), {}
+    for _, (part_counts, part_medications) in pairs:
+        counts.update(part_counts)
+        medications.update(part_medications)
+    yield counts, medications
+
+
+def in_export_order(values):
+    """The lines of (map task index, line) pairs in export order: map tasks are numbered in export order
+    and the shuffle keeps each task's lines in order, but not the order of the tasks."""
+    return [line for _, line in sorted(values, key=itemgetter(0))]
+
+
+def patient_groups(index, pairs):
+    """A patient partition as sorted (patient id, lines in export order) groups; none for FOUND."""
+    groups = {}
+    for key, value in pairs:
+        groups.setdefault(key, []).append(value)
+    if index == FOUND:
+        return []
+    return [(key, in_export_order(values)) for key, values in sorted(groups.items())]
+
+
+def join(spark, files, lines, partitions=None):
+    """(the export shuffled by patient, Medications by id); counts the lines not used into `lines`."""
+    context = spark.sparkContext
+    patients = partitions or reduce_partitions(context, files)
+    text = context.union([context.textFile(str(file)) for file in files])
+    shuffled = text.mapPartitionsWithIndex(map_lines).partitionBy(
+        1 + patients, functools.partial(partition_of, patients=patients))
+    [(counts, medications)] = context.runJob(shuffled, merge_found, [FOUND])  # runs the map stage once
+    lines.update(counts)
+    return shuffled, medications
 
 
 def join_export(files, lines, master=None, partitions=None):
     """The join alone: the number of patient groups. For the benchmark."""
-    keyed, groups, _ = join(session(master, partitions), files, lines)
-    try:
-        return groups.count()
-    finally:
-        keyed.unpersist()
+    shuffled, _ = join(session(master), files, lines, partitions)
+    return shuffled.mapPartitionsWithIndex(lambda index, pairs: [len(patient_groups(index, pairs))]).sum()
+
+
+def screen_partition(index, pairs, medications, rules_dir, now, all_patients):
+    """Screen the patients of one partition in this worker process."""
+    return screen_lines(patient_groups(index, pairs), medications.value, rules_dir, parse_now(now), all_patients)
 
 
 def screen_export(files, rules_dir, now, lines, all_patients=False, master=None, partitions=None):
     """Yield one record per patient of the export; count the lines not used into `lines`."""
-    spark = session(master, partitions)
-    keyed, groups, found = join(spark, files, lines)
+    from pyspark import StorageLevel  # noqa: PLC0415
+
+    spark = session(master)
+    shuffled, found = join(spark, files, lines, partitions)
     medications = spark.sparkContext.broadcast(found)
     now_text = now.isoformat()
-    records = groups.rdd.mapPartitions(
-        lambda rows: screen_partition(rows, medications, rules_dir, now_text, all_patients))
+    records = shuffled.mapPartitionsWithIndex(
+        lambda index, pairs: screen_partition(index, pairs, medications, rules_dir, now_text, all_patients))
+    # One job screens every partition at once (toLocalIterator alone runs one partition at a time, so one
+    # core would screen); the records wait on disk and are then read back one partition at a time.
+    records.persist(StorageLevel.DISK_ONLY)
     try:
+        records.count()
         yield from records.toLocalIterator()
     finally:
-        keyed.unpersist()
+        records.unpersist()
+        medications.unpersist()

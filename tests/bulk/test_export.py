@@ -4,7 +4,7 @@ import json
 import pytest
 
 from cdss.bulk.export import BulkExportError, classify_line, export_files, is_export
-from cdss.bulk.local import bucket_of, byte_ranges, lines_in_range
+from cdss.bulk.local import bucket_of, byte_ranges, group_bucket, lines_in_range, map_range
 
 
 @pytest.mark.parametrize(("line", "expected"), [
@@ -61,3 +61,15 @@ def test_byte_ranges_cover_every_line_once(tmp_path):
 def test_buckets_are_stable():
     assert bucket_of("6513270e-269e-4d37-b2a7-4de452e6b438", 16) == bucket_of("6513270e-269e-4d37-b2a7-4de452e6b438", 16)
     assert len({bucket_of(f"p{index}", 16) for index in range(200)}) == 16
+
+
+def test_a_patients_lines_are_grouped_in_export_order(tmp_path):
+    lines = [json.dumps({"resourceType": "Observation", "id": f"o{index}", "subject": {"reference": "Patient/p"},
+                         "pad": "x" * 40}) for index in range(60)]
+    file = tmp_path / "Observation.ndjson"
+    file.write_text("\n".join(lines) + "\n")
+    ranges = list(byte_ranges([file], size=400))
+    assert len(ranges) > 10  # map task 10 sorts before 2 as text
+    for index, (name, start, end) in enumerate(ranges):
+        map_range((name, start, end, str(tmp_path), 1, index))
+    assert group_bucket(tmp_path, 0) == {"p": lines}

@@ -10,9 +10,11 @@ from click.testing import CliRunner
 
 from cdss.bulk.export import classify_line, export_files
 from cdss.bulk.patients import screen_patient
+from cdss.bulk.synthetic import generate
 from cdss.hooks.invocation import invoke
 from cdss.hooks.services import SERVICES
 from cdss.screening import screen_command
+from tests.bulk.conftest import ODD_PATIENT, add_odd_lines
 
 AS_OF = "2026-11-01T09:00:00+00:00"
 NOW = dt.datetime.fromisoformat(AS_OF)
@@ -126,3 +128,25 @@ def test_cli_refuses_what_it_cannot_do(small_export, tmp_path):
     remote.write_text(json.dumps({"output": [{"type": "Patient", "url": "https://ehr.example/1.ndjson"}]}))
     result = CliRunner().invoke(screen_command, [str(remote)])
     assert result.exit_code == 1 and "download the export first" in result.output
+
+
+@pytest.fixture(scope="module")
+def odd_export(tmp_path_factory):
+    """A 40-patient export with the odd lines of conftest.add_odd_lines."""
+    folder = tmp_path_factory.mktemp("bulk-odd")
+    generate(folder, 40, seed=5)
+    add_odd_lines(folder)
+    return folder
+
+
+def test_odd_lines_are_read_as_ndjson_allows(odd_export):
+    code, records, _, summary = run(odd_export, "--workers", "2")
+    assert code == 0
+    assert summary["lines_not_used"] == {  # the byte order mark opening a file, CRLF, a "\r" inside a line,
+        "ignored: Encounter": 1, "malformed: not a JSON object": 1,  # and bytes not UTF-8 cost no line
+        "malformed: not valid JSON": 2, "no_patient: Observation": 1, "unknown_patient: resources": 2}
+    odd = records[ODD_PATIENT]
+    assert odd["resources"] == 6  # Patient, Condition, TSAT, two ferritins, the order (the Medication is shared)
+    # the first of two same-instant ferritins in export order (12 ng/mL) is used, and the shared Medication
+    assert {"iron_deficiency", "medication"} <= set(odd["causes"])
+    assert "review_medication" in odd["recommendations"]
