@@ -86,10 +86,13 @@ def referenced_medications(resources, medications):
     return found
 
 
+SINGULAR = {"medications": "medication", "conditions": "condition", "allergies": "allergy"}
+
+
 def could_not_check(mapped, result):
     """What was received but not used, in words: the mapping's notes, then unrecognised codes."""
     words = list(mapped.notes)
-    words += [f"unrecognised {kind[:-1]}: {item}" for kind, items in result.get("unrecognized", {}).items()
+    words += [f"unrecognised {SINGULAR.get(kind, kind)}: {item}" for kind, items in result.get("unrecognized", {}).items()
               for item in items]
     return words
 
