@@ -42,6 +42,7 @@ TURN = Semaphore() if gevent is not None else None  # per worker process (create
 # The whole body must arrive within BODY_TIMEOUT seconds (CDSS_BODY_TIMEOUT, 10: a 4 MiB CDS Hooks
 # body needs 400 KiB/s) of the request's start: gunicorn bounds the headers (keepalive, 5 s), never the body.
 TIMED_OUT = "cdss.body_timed_out"
+LINGER_SECONDS = 2.0  # after a 408, how long the rest of a slow body is read and dropped before the close
 
 
 def serialise_engine(evaluator):
@@ -136,14 +137,30 @@ class BodyDeadline:
 
 
 def stop_reading(environ):
-    """After a 408: end the connection's reading side, so gunicorn reads no more of the slow body and
-    closes the connection instead of waiting for the next request on it."""
+    """After a 408 has been written: a lingering close. Send FIN, read and drop what the client is still
+    sending for up to LINGER_SECONDS, then end the reading side so gunicorn reads no more of the slow body
+    and closes the connection instead of waiting for the next request on it.
+
+    Closing a socket with unread bytes makes the kernel send RST, and an RST can discard the 408 the client
+    has not read yet: a client that keeps sending its body would see "connection reset", not the answer."""
     sock = environ.get("gunicorn.socket")
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
+    if sock is None:
+        return
+    timeout = sock.gettimeout()
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        ends = time.monotonic() + LINGER_SECONDS
+        while (left := ends - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                break
+    except OSError:  # a timeout, or the client went away: nothing left to save
+        pass
+    try:
+        sock.settimeout(timeout)
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:
+        pass
 
 
 def warm_up():
