@@ -62,18 +62,10 @@ def unchecked_allergies(context, vocabulary):
     unchecked = []
     for entry in context.get("allergies", []):
         name = entry.get("name")
-        if identified(entry, vocabulary) or (name is not None and not MAYBE_IRON.search(name)):
+        if vocabulary.names_known_drug(entry) or (name is not None and not MAYBE_IRON.search(name)):
             continue
         unchecked.append(vocabulary.unrecognized_medication(entry))
     return unchecked
-
-
-def identified(entry, vocabulary):
-    """Whether an allergy's substance is a drug the service can tell IV iron from: an ingredient of the value
-    sets, or a product or drug of the RxNorm tables (their ingredients are known, and IV iron is in the value sets)."""
-    code, name = entry.get("rxnorm"), entry.get("name")
-    return bool(vocabulary.ingredients(entry) or code in vocabulary.products or vocabulary.known.codes.get(code)
-                or (isinstance(name, str) and vocabulary.known.names.read(name)))
 
 
 def is_iv_iron(entry, vocabulary):

@@ -98,6 +98,14 @@ class Vocabulary:
         found = self.known.names.read(name) if isinstance(name, str) else []
         return bool(found) and not self.names_unchecked([*found, name])
 
+    def names_known_drug(self, medication):
+        """Whether an entry names a drug whose ingredients the service knows, RLS-relevant or not: an ingredient of
+        the value sets, a product of the products table, or a known drug (what an allergy needs to tell IV iron
+        apart: every IV iron ingredient is in the value sets)."""
+        code, name = medication.get("rxnorm"), medication.get("name")
+        return bool(self.ingredients(medication) or code in self.products or self.known.codes.get(code)
+                    or (isinstance(name, str) and self.known.names.read(name)))
+
     def names_unchecked(self, names):
         """Whether drug names hold an ingredient of the RLS-relevant classes the value sets lack (also run
         together, as RxTerms writes combinations: 'acetaminophentramadol')."""

@@ -18,7 +18,7 @@ from cdss.hooks.pregnancy import pregnancy_section
 from cdss.hooks.resources import (ACTIVE_CLINICAL, REFUTED, RXNORM, Mapped, belongs_to, codings, condition_entries,
                                   names_of, parse_when, reference_of, status_code)
 from cdss.hooks.shapes import MalformedResource, check_resource
-from cdss.therapy import IV_IRON, IV_IRON_WASHOUT_DAYS
+from cdss.therapy import IV_IRON_WASHOUT_DAYS, is_iv_iron
 from schemas.context import MAX_ITEMS, PatientContextSchema
 
 
@@ -149,14 +149,19 @@ ACTIVE_MEDICATION = {"MedicationRequest": ("active",), "MedicationStatement": ("
 FINISHED = ("completed", "stopped")  # a finished IV iron course still makes ferritin unusable for 12 weeks
 
 
-def recent_iv_iron(request, vocabulary, library, today):
+def recent_iv_iron(request, vocabulary, library, today, mapped):
     """The IV iron entries of a finished MedicationRequest or MedicationStatement given in the last 12 weeks, dated
-    by when it was last given (the ferritin after it is not yet usable); [] for anything else."""
-    given = last_given(request, today)
+    by when it was last given (the ferritin after it is not yet usable); [] for anything else. Finished IV iron
+    whose date is not recorded is named on the cards: it may have been given in the last 12 weeks."""
+    found = [entry for entry in medication_entries(request, vocabulary, library) if is_iv_iron(entry, vocabulary)]
+    given = last_given(request, today) if found else None
+    if found and given is None:
+        mapped.skip("medications", f"{reference_of(request)}: IV iron, date not recorded",
+                    f"IV iron ({reference_of(request)}, {request.get('status')}) has no date: if it was given in "
+                    "the last 12 weeks the ferritin is not yet usable")
     if given is None or (today - given).days >= IV_IRON_WASHOUT_DAYS:
         return []
-    return [{**entry, "start_date": given.isoformat()} for entry in medication_entries(request, vocabulary, library)
-            if any(ingredient.drug_class == IV_IRON for ingredient in vocabulary.ingredients(entry))]
+    return [{**entry, "start_date": given.isoformat()} for entry in found]
 
 
 def map_medications(requests, vocabulary, mapped, library=None, today=None):
@@ -166,7 +171,7 @@ def map_medications(requests, vocabulary, mapped, library=None, today=None):
     for request in requests:
         if request.get("status", "active") not in ACTIVE_MEDICATION.get(request.get("resourceType"), ("active",)):
             if request.get("status") in FINISHED and today:
-                add_entries(entries, recent_iv_iron(request, vocabulary, library, today), request, mapped)
+                add_entries(entries, recent_iv_iron(request, vocabulary, library, today, mapped), request, mapped)
             continue
         found = medication_entries(request, vocabulary, library)
         if not found:

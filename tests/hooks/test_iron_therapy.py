@@ -141,3 +141,13 @@ def test_iv_iron_finished_more_than_12_weeks_ago_is_not_read(hooks):
     request["prefetch"]["medications"] = bundle(iv_iron_given(90, status="stopped"))
     _, body = post(hooks, "rls-iron", request)
     assert "ferritin_after_iv_iron" not in codes(body["cards"]) and "iv_iron" in codes(body["cards"])
+
+
+def test_finished_iv_iron_without_a_date_is_named_not_dropped(hooks):
+    request = man_on_oral_iron(120)
+    undated = iv_iron_given(0)
+    del undated["authoredOn"]
+    request["prefetch"]["medications"] = bundle(undated)
+    _, body = post(hooks, "rls-iron", request)
+    card = next(card for card in body["cards"] if card["extension"][EXT]["recommendation"] == "iv_iron")
+    assert "IV iron (MedicationRequest/iv-1, completed) has no date" in card["detail"]
