@@ -4,7 +4,7 @@ import pytest
 
 from cdss import create_app
 from cdss.config import ConfigError, load_config
-from cdss.evaluation import Evaluator
+from cdss.evaluation import Evaluator, RecentResults
 from schemas.context import PatientContextSchema
 from tests.conftest import labs, make_patient
 
@@ -86,3 +86,13 @@ def test_reuse_can_be_switched_off(reusing_app):
 def test_a_negative_reuse_setting_stops_start_up_naming_it():
     with pytest.raises(ConfigError, match="CDSS_REUSE_RESULTS"):
         load_config(environ={"CDSS_REUSE_RESULTS": "-1"})
+
+
+def test_the_reuse_key_is_canonical_and_tells_every_value_apart():
+    """Key order does not matter; a value's type or digit does; and a context orjson refuses still has a key."""
+    key = RecentResults.key
+    assert key("d1", {"a": 1, "b": [1.5, True]}) == key("d1", {"b": [1.5, True], "a": 1})
+    different = [key("d1", {"a": value}) for value in (1, 1.0, True, "1", None, [1], 2)]
+    assert len(set(different)) == len(different)
+    assert key("d1", {"a": 1}) != key("d2", {"a": 1})
+    assert key("d1", {1: "a key that is not a string"}) == key("d1", {1: "a key that is not a string"})
