@@ -11,6 +11,7 @@ import math
 import re
 from collections import Counter
 
+import orjson
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -21,6 +22,7 @@ MAX_INTEGER_DIGITS = 4300  # Python's own limit on int(); a longer integer is re
 # A surrogate can only come from a \uD800-\uDFFF escape or from CESU-8 bytes (json decodes with surrogatepass).
 MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 SURROGATE = re.compile("[\ud800-\udfff]")
+BIG_FLOAT = 2.0 ** 63  # orjson reads an integer beyond 64 bits as a float at least this large
 
 
 class NotANumber:
@@ -63,14 +65,69 @@ def json_body():
 
 def parse_json(raw):
     """Parse bytes as I-JSON; MalformedJsonError names each duplicate key, surrogate or NaN by its path."""
+    value = quick_parse(raw)
+    if value is None:
+        return careful_parse(raw)
+    check_depth(raw, value)
+    return value
+
+
+def check_depth(raw, value):
+    """A value nests no deeper than the body has brackets: most bodies cannot be too deep, and are not walked."""
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise too_deep()
+
+
+def quick_parse(raw):
+    """orjson's reading of a body that is plainly I-JSON (~14 us for a patient context, against ~36 us with the
+    per-object hook below); None whenever the careful parse must decide. orjson refuses what is not I-JSON or
+    not UTF-8 (NaN, 1e400, a lone surrogate, a BOM, UTF-16), but keeps the last of a repeated key and reads an
+    integer beyond 64 bits as a float: so a body with a \\u escape, a float that could be such an integer,
+    or a repeated key goes to the careful parse. Repeated keys: without escapes, every ':' of the body is a
+    member separator or a ':' inside a string that was read, so the count falls short only when a member
+    was dropped."""
+    if b"\\u" in raw:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if raw.count(b":") == separators_read(value) else None
+
+
+def separators_read(value):
+    """The object members plus the ':' in the keys and strings of a parsed JSON value; -1 for a float of 2**63 or
+    more (it may have been an integer that orjson did not keep)."""
+    count, pending, strings = 0, [[value]], []
+    while pending:
+        node = pending.pop()
+        if type(node) is dict:
+            count += len(node)
+            strings.extend(node)
+            children = node.values()
+        else:
+            children = node
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                strings.append(child)
+            elif kind is dict or kind is list:
+                pending.append(child)
+            elif kind is float and not -BIG_FLOAT < child < BIG_FLOAT:
+                return -1
+    return count + "".join(strings).count(":")
+
+
+def careful_parse(raw):
+    """Python's json with a hook per object: every duplicate key, surrogate and NaN found and named."""
     flagged = []
 
     def pairs_hook(pairs):
-        members = dict(pairs)
-        if len(members) == len(pairs):
-            return members
+        kept = dict(pairs)
+        if len(kept) == len(pairs):
+            return kept
         flagged.append(True)
-        repeated = RepeatedKeys(members)
+        repeated = RepeatedKeys(kept)
         repeated.repeated = sorted(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
         return repeated
 
@@ -89,9 +146,7 @@ def parse_json(raw):
         raise too_deep() from None
     except ValueError:
         raise MalformedJsonError("the body is not valid JSON") from None
-    # A value nests no deeper than the body has brackets: most bodies cannot be too deep, and are not walked.
-    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise too_deep()
+    check_depth(raw, value)
     if flagged or MAYBE_SURROGATE.search(raw):
         found = problems(value)
         if found:
