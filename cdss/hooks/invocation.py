@@ -10,7 +10,8 @@ from cdss.hooks.prefetch import FhirClient, FhirError, read_all, resolve
 from cdss.hooks.values import lab_thresholds
 
 KINDS = {"Observation": "observations", "Condition": "conditions", "MedicationRequest": "medications",
-         "MedicationStatement": "statements", "Medication": "medication_resources", "AllergyIntolerance": "allergies"}
+         "MedicationStatement": "statements", "MedicationAdministration": "administrations",
+         "Medication": "medication_resources", "AllergyIntolerance": "allergies"}
 THRESHOLDS = {}  # ruleset digest -> lab thresholds (worked out once per loaded ruleset)
 
 
