@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from cdss.errors import flatten
 from cdss.hooks.allergies import body_weight, map_allergies, supported
 from cdss.hooks.labs import LABELS, map_labs
-from cdss.hooks.medications import map_medications, medication_entries  # noqa: F401 - medication_entries: advice
+from cdss.hooks.medications import map_medications, medication_entries, needs_drug  # noqa: F401 - entries: advice
 from cdss.hooks.pregnancy import pregnancy_section
 from cdss.hooks.resources import (ACTIVE_CLINICAL, REFUTED, SUSPECTED, Mapped, belongs_to, condition_entries,
                                   condition_names, names_of, parse_when, reference_of, status_code)
@@ -149,13 +149,16 @@ def readable(resources, patient_id, mapped):
     return kept
 
 
-def external_medications(resources, drafts=()):
+def external_medications(resources, drafts=(), today=None):
     """Relative references ('Medication/id') of external Medications the requests name and the data lacks.
 
-    Only relative references are read: an absolute URL may name another server, which never gets the token."""
+    Only relative references are read: an absolute URL may name another server, which never gets the token.
+    With `today`, only those of resources whose drug is read (medications.needs_drug): an inpatient's
+    administrations of years past would otherwise cost a read per Medication."""
     have = {reference_of(item) for item in resources.get("medication_resources") or [] if isinstance(item, dict)}
     wanted = []
-    given = [item for kind in ("medications", "statements", "administrations") for item in resources.get(kind) or []]
+    given = [item for kind in ("medications", "statements", "administrations") for item in resources.get(kind) or []
+             if isinstance(item, dict) and (today is None or needs_drug(item, today))]
     for request in [*given, *drafts]:
         reference = request.get("medicationReference") if isinstance(request, dict) else None
         target = reference.get("reference") if isinstance(reference, dict) else None

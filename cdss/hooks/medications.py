@@ -14,6 +14,7 @@ import re
 
 from cdss.hooks.allergies import last_given, start_date
 from cdss.hooks.resources import RXNORM, codings, reference_of
+from cdss.hooks.shapes import MalformedResource, check_resource
 from cdss.therapy import IV_IRON_WASHOUT_DAYS, is_iv_iron
 from schemas.context import MAX_ITEMS
 
@@ -154,15 +155,37 @@ def name_held(request, status, vocabulary, library, mapped):
     mapped.skip("medications", f"{reference}: {status or 'no status'}", words + (f"; {IV_IRON_WORDS}" if iron else ""))
 
 
+def meaning_of(request):
+    """(status, what it means here: CURRENT, FINISHED, HELD, VOID, or None for a status outside the value set).
+
+    A request or statement without a status is taken as active (R4 requires one); an administration is not."""
+    kind = request.get("resourceType")
+    status = request.get("status", None if kind == ADMINISTRATION else "active")
+    return status, STATUSES.get(kind, STATUSES["MedicationRequest"]).get(status)
+
+
+def needs_drug(request, today):
+    """Whether the drug of a request, statement or administration is read as of `today`: not when it is void, nor
+    when it finished more than 12 weeks ago (only recent IV iron is read from finished ones), nor when it cannot be
+    read at all (it is dropped and named when the resources are read)."""
+    try:
+        check_resource(request)
+    except MalformedResource:
+        return False
+    meaning = meaning_of(request)[1]
+    if meaning == VOID:
+        return False
+    given = last_given(request, today) if meaning == FINISHED else None
+    return given is None or (today - given).days < IV_IRON_WASHOUT_DAYS
+
+
 def map_medications(requests, vocabulary, mapped, library=None, today=None):
     """Medication entries of current MedicationRequests and MedicationStatements and of IV iron given in the last
     12 weeks (finished requests, statements, administrations), de-duplicated; with `today`, each carries its start
     date (authoredOn, effectivePeriod.start; for recent IV iron, when it was last given) when it has one."""
     entries, latest = [], {}  # latest: recent IV iron entry (without date) -> its index, so one dose per drug is kept
     for request in requests:
-        kind = request.get("resourceType")
-        status = request.get("status", None if kind == ADMINISTRATION else "active")
-        meaning = STATUSES.get(kind, STATUSES["MedicationRequest"]).get(status)
+        status, meaning = meaning_of(request)
         if meaning == FINISHED:
             if today:
                 add_recent(entries, latest, recent_iv_iron(request, vocabulary, library, today, mapped), request, mapped)

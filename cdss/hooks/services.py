@@ -60,9 +60,11 @@ MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active,on-ho
 ALLERGIES = Prefetch(f"AllergyIntolerance?patient={PATIENT}&clinical-status=active", False, "allergies")
 STATEMENTS = Prefetch(f"MedicationStatement?patient={PATIENT}&status=active,intended,on-hold,unknown,completed,stopped",
                       False, "medications the patient reports taking and recent IV iron")
-# Where infusion centres record IV iron doses: read for IV iron only (given in part too: stopped, on hold).
+# Where infusion centres record IV iron doses: read for IV iron only (given in part too: stopped, on hold). The
+# Medications they reference come with `_include`, as for MedicationRequest.
 ADMINISTRATIONS = Prefetch(f"MedicationAdministration?patient={PATIENT}&status=in-progress,completed,stopped,on-hold,"
-                           "unknown", False, "IV iron given in the last 12 weeks (administrations)")
+                           "unknown&_include=MedicationAdministration:medication", False,
+                           "IV iron given in the last 12 weeks (administrations)")
 
 RLS_CODES = "ICD-10-CM G25.81 or SNOMED CT 32914008"
 

@@ -224,7 +224,8 @@ def test_medication_prefetch_templates_ask_for_the_statuses_that_are_read_or_nam
     assert "status=active,on-hold,unknown,completed,stopped&" in prefetch["medications"]
     assert prefetch["statements"].endswith("status=active,intended,on-hold,unknown,completed,stopped")
     assert prefetch["administrations"] == ("MedicationAdministration?patient={{context.patientId}}"
-                                           "&status=in-progress,completed,stopped,on-hold,unknown")
+                                           "&status=in-progress,completed,stopped,on-hold,unknown"
+                                           "&_include=MedicationAdministration:medication")
 
 
 @pytest.mark.parametrize(("days", "recent"), [(20, True), (83, True), (84, False), (200, False)])
@@ -263,7 +264,8 @@ def test_statements_and_administrations_are_read_from_the_fhir_server_with_their
     assert queries["/fhir/MedicationStatement"] == {
         "patient": ["pat-anna"], "status": ["active,intended,on-hold,unknown,completed,stopped"]}
     assert queries["/fhir/MedicationAdministration"] == {
-        "patient": ["pat-anna"], "status": ["in-progress,completed,stopped,on-hold,unknown"]}
+        "patient": ["pat-anna"], "status": ["in-progress,completed,stopped,on-hold,unknown"],
+        "_include": ["MedicationAdministration:medication"]}
     assert "ferritin_after_iv_iron" in codes(body["cards"])
 
 
@@ -324,3 +326,35 @@ def test_administrations_the_fhir_server_cannot_give_are_said(hooks, fhir_server
     assert status == 200
     assert "IV iron given in the last 12 weeks (administrations) (the FHIR server answered 500)" \
         in card(body, "data_unavailable")["detail"]
+
+
+def test_only_the_medications_whose_drug_is_read_are_fetched(hooks, fhir_server):
+    """On the fallback path an external Medication is read for a current order or a recent finished one, not for an
+    administration of last year, a cancelled order or a malformed one (each would cost a read)."""
+    def given(ident, status, days, **extra):
+        return {"resourceType": "MedicationAdministration", "id": ident, "status": status,
+                "subject": {"reference": "Patient/pat-anna"}, "effectiveDateTime": days_ago(days),
+                "medicationReference": {"reference": f"Medication/{ident}"}, **extra}
+    doses = [given("recent", "completed", 10), given("old", "completed", 400), given("void", "not-done", 10),
+             given("bad", "completed", 10, effectivePeriod=[])]
+    request = read_from(fhir_server, MedicationStatement={"json": bundle()},
+                        MedicationAdministration={"json": bundle(*doses)})
+    fhir_server.add(responses.GET, f"{FHIR}/Medication/recent", json={
+        "resourceType": "Medication", "id": "recent",
+        "code": {"coding": [{"system": RX, "code": "1741261", "display": "iron sucrose 20 MG/ML Injectable Solution"}]}})
+    status, body = post(hooks, "rls-iron", request)
+    assert status == 200, body
+    read = sorted(urlsplit(call.request.url).path for call in fhir_server.calls)
+    assert read == ["/fhir/Medication/recent", "/fhir/MedicationAdministration", "/fhir/MedicationStatement"]
+    assert card(body, "ferritin_after_iv_iron")["extension"][EXT]["facts"]["iv_iron_days"] == 10
+    assert "MedicationAdministration/bad could not be read" in card(body, "data_unavailable")["detail"]
+
+
+def test_the_resources_built_here_are_valid_fhir_r4():
+    """The shapes these tests send are those a conformant EHR sends (FHIR R4B models, as for the families)."""
+    from fhir.resources.R4B import get_fhir_model_class  # noqa: PLC0415 - a test-only dependency
+    for resource in (condition("N18.6", "End stage renal disease", "provisional"),
+                     drug("MedicationRequest", "m1", "on-hold", *SERTRALINE) | {"intent": "order"},
+                     drug("MedicationStatement", "s1", "intended", *FERROUS_SULFATE),
+                     iron_sucrose("MedicationAdministration", "ma-1", "completed", 30)):
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
