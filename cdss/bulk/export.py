@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlparse
 
 # Resource types the screen reads; Medication is shared by patients (a MedicationRequest's reference).
 PATIENT_TYPES = ("Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement",
-                 "AllergyIntolerance")
+                 "MedicationAdministration", "AllergyIntolerance")
 REFERENCE_FIELDS = ("subject", "patient")  # AllergyIntolerance.patient, the others' subject
 
 

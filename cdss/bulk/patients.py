@@ -75,7 +75,7 @@ def screen_patient(patient_id, lines, medications, evaluator, now, all_patients=
 
 
 def referenced_medications(resources, medications):
-    """The export's Medication resources that this patient's requests and statements reference."""
+    """The export's Medication resources that this patient's requests, statements and administrations reference."""
     found = []
     for resource in resources:
         reference = (resource.get("medicationReference") or {}).get("reference")

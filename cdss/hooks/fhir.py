@@ -2,8 +2,8 @@
 
 Patient -> patient (sex, birth date); Observation by LOINC -> labs (the most recent final, amended or
 corrected result per test, with its UCUM unit) and pregnancy (82810-3, gestational age); Condition
--> conditions (ICD-10-CM and SNOMED CT codings); MedicationRequest -> medications (RxNorm codings,
-ingredient names). The result is loaded with `PatientContextSchema`, so units are converted and values
+-> conditions (ICD-10-CM and SNOMED CT codings; established diagnoses only); MedicationRequest,
+MedicationStatement, MedicationAdministration -> medications (medications.py). The result is loaded with `PatientContextSchema`, so units are converted and values
 validated exactly as for the native API.
 """
 import datetime as dt
@@ -12,13 +12,13 @@ import re
 from marshmallow import ValidationError
 
 from cdss.errors import flatten
-from cdss.hooks.allergies import body_weight, last_given, map_allergies, start_date, supported
+from cdss.hooks.allergies import body_weight, map_allergies, supported
 from cdss.hooks.labs import LABELS, map_labs
+from cdss.hooks.medications import map_medications, medication_entries, needs_drug  # noqa: F401 - entries: advice
 from cdss.hooks.pregnancy import pregnancy_section
-from cdss.hooks.resources import (ACTIVE_CLINICAL, REFUTED, RXNORM, Mapped, belongs_to, codings, condition_entries,
-                                  names_of, parse_when, reference_of, status_code)
+from cdss.hooks.resources import (ACTIVE_CLINICAL, REFUTED, SUSPECTED, Mapped, belongs_to, condition_entries,
+                                  condition_names, names_of, parse_when, reference_of, status_code)
 from cdss.hooks.shapes import MalformedResource, check_resource
-from cdss.therapy import IV_IRON_WASHOUT_DAYS, is_iv_iron
 from schemas.context import MAX_ITEMS, PatientContextSchema
 
 
@@ -47,6 +47,42 @@ def current(condition):
     clinical = status_code(condition.get("clinicalStatus"))
     return (clinical is None or clinical in ACTIVE_CLINICAL) \
         and status_code(condition.get("verificationStatus")) not in REFUTED
+
+
+SUSPECTED_WORDS = {"unconfirmed": "is unconfirmed", "provisional": "is provisional",
+                   "differential": "is a differential diagnosis"}
+RLS = "restless_legs_syndrome"
+
+
+def established(conditions, vocabulary, mapped):
+    """The Conditions that are established diagnoses. A suspected one (verificationStatus unconfirmed, provisional
+    or differential) is not counted, and is named on the cards: a provisional CKD or a differential pregnancy must
+    not become a secondary cause of RLS, nor be mistaken for absence. No verificationStatus: counted (US Core makes
+    it optional; problem-list entries are usually confirmed when it is left out)."""
+    kept = []
+    for condition in conditions:
+        status = status_code(condition.get("verificationStatus"))
+        if status not in SUSPECTED:
+            kept.append(condition)
+            continue
+        # a suspected RLS is said even when no advice follows (advice.without_rls shows the "conditions" section)
+        section = "conditions" if RLS in condition_names(condition, vocabulary) else "suspected"
+        mapped.skip(section, f"{reference_of(condition)}: {status}",
+                    f"{condition_words(condition, vocabulary)} ({reference_of(condition)}) {SUSPECTED_WORDS[status]}: "
+                    "not counted")
+    return kept
+
+
+def condition_words(condition, vocabulary):
+    """How a Condition is named on a card: its text or display, else its vocabulary name, else its code."""
+    text = condition_text(condition)
+    if text:
+        return text
+    names = sorted(condition_names(condition, vocabulary))
+    if names:
+        return names[0].replace("_", " ")
+    entries = condition_entries(condition)
+    return f"{entries[0]['system'].upper()} {entries[0]['code']}" if entries else "a condition"
 
 
 def map_conditions(conditions, vocabulary, mapped):
@@ -84,118 +120,7 @@ def condition_text(condition):
     return (concept.get("text") or (displays[0] if displays else "")).strip()[:80]
 
 
-def medication_concept(request, library=None):
-    """The medication CodeableConcept of a MedicationRequest/Statement: its own, a contained Medication's,
-    or an external Medication's from `library` ("Medication/id" -> Medication)."""
-    if isinstance(request.get("medicationCodeableConcept"), dict):
-        return request["medicationCodeableConcept"]
-    reference = (request.get("medicationReference") or {})
-    target = reference.get("reference", "")
-    for contained in request.get("contained", []):
-        if isinstance(contained, dict) and target == f"#{contained.get('id')}":
-            return contained.get("code") or {}
-    found = medication_target(target, library or {})
-    if found is not None:
-        return found.get("code") or {}
-    return {"text": reference["display"]} if isinstance(reference.get("display"), str) else {}
-
-
-def medication_target(target, library):
-    """The Medication a reference names (relative or absolute URL) in the library, or None."""
-    if not target or target.startswith("#"):
-        return None
-    parts = target.rstrip("/").split("/")
-    key = "/".join(parts[-2:]) if len(parts) >= 2 else target
-    return library.get(key)
-
-
-def ingredient_names(text, vocabulary):
-    """Ingredient names the vocabulary finds in a drug's text (RxNorm names, brands, salts, tall-man lettering)."""
-    if hasattr(vocabulary, "ingredients_in_text"):  # the terminology module's parser
-        return list(dict.fromkeys(getattr(item, "name", item) for item in vocabulary.ingredients_in_text(text)))
-    lowered = text.lower()
-    found = []
-    for alias, ingredient in vocabulary.by_name.items():
-        if re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", lowered) and ingredient.name not in found:
-            found.append(ingredient.name)
-    return found
-
-
-def medication_entries(request, vocabulary, library=None):
-    """Native medication entries of one MedicationRequest or MedicationStatement.
-
-    An RxNorm code the vocabulary resolves (an ingredient, or a clinical or branded drug, SCD/SBD, through
-    the terminology module) is used as is; otherwise the ingredient names in the displays or text."""
-    concept = medication_concept(request, library)
-    codes = codings(concept, RXNORM)
-    known = [code for code in codes if re.fullmatch(r"\d{1,10}", code) and vocabulary.ingredients({"rxnorm": code})]
-    if known:
-        return [{"rxnorm": code} for code in known]
-    texts = [coding.get("display") for coding in concept.get("coding", []) if isinstance(coding, dict)]
-    text = " ".join(value for value in [concept.get("text"), *texts] if isinstance(value, str))
-    names = ingredient_names(text, vocabulary)
-    if names:
-        return [{"name": name} for name in names]
-    recognised = [code for code in codes if re.fullmatch(r"\d{1,10}", code)
-                  and vocabulary.recognises_medication({"rxnorm": code})]
-    if recognised:  # a drug the service knows that bears on nothing it checks (lisinopril): kept by its code
-        return [{"rxnorm": recognised[0]}]
-    if text.strip():
-        return [{"name": text.strip()[:200]}]
-    return [{"rxnorm": code} for code in codes if re.fullmatch(r"\d{1,10}", code)][:1]
-
-
-ACTIVE_MEDICATION = {"MedicationRequest": ("active",), "MedicationStatement": ("active", "intended")}
-FINISHED = ("completed", "stopped")  # a finished IV iron course still makes ferritin unusable for 12 weeks
-
-
-def recent_iv_iron(request, vocabulary, library, today, mapped):
-    """The IV iron entries of a finished MedicationRequest or MedicationStatement given in the last 12 weeks, dated
-    by when it was last given (the ferritin after it is not yet usable); [] for anything else. Finished IV iron
-    whose date is not recorded is named on the cards: it may have been given in the last 12 weeks."""
-    found = [entry for entry in medication_entries(request, vocabulary, library) if is_iv_iron(entry, vocabulary)]
-    given = last_given(request, today) if found else None
-    if found and given is None:
-        mapped.skip("medications", f"{reference_of(request)}: IV iron, date not recorded",
-                    f"IV iron ({reference_of(request)}, {request.get('status')}) has no date: if it was given in "
-                    "the last 12 weeks the ferritin is not yet usable")
-    if given is None or (today - given).days >= IV_IRON_WASHOUT_DAYS:
-        return []
-    return [{**entry, "start_date": given.isoformat()} for entry in found]
-
-
-def map_medications(requests, vocabulary, mapped, library=None, today=None):
-    """Medication entries of active MedicationRequests and MedicationStatements, de-duplicated; with
-    `today`, each carries its start date (authoredOn, effectivePeriod.start) when it has one."""
-    entries = []
-    for request in requests:
-        if request.get("status", "active") not in ACTIVE_MEDICATION.get(request.get("resourceType"), ("active",)):
-            if request.get("status") in FINISHED and today:
-                add_entries(entries, recent_iv_iron(request, vocabulary, library, today, mapped), request, mapped)
-            continue
-        found = medication_entries(request, vocabulary, library)
-        if not found:
-            reference = (request.get("medicationReference") or {}).get("reference")
-            mapped.skip("medications", f"{reference_of(request)}: medication not readable",
-                        f"the medication of {reference_of(request)} could not be read"
-                        + (f" ({str(reference)[:80]} was not available)" if reference else ""))
-        started = start_date(request, today) if today else None
-        add_entries(entries, [{**entry, "start_date": started} if started else entry for entry in found], request,
-                    mapped)
-    if len(entries) > MAX_ITEMS:
-        mapped.skip("medications", f"more than {MAX_ITEMS}", f"only the first {MAX_ITEMS} medications were read")
-    return entries[:MAX_ITEMS]
-
-
-def add_entries(entries, found, request, mapped):
-    """Add a resource's medication entries that are not there yet, with the resource as their source."""
-    for entry in found:
-        if entry not in entries:
-            entries.append(entry)
-            mapped.sources.setdefault("medications", []).append(reference_of(request))
-
-
-KINDS = ("observations", "conditions", "medications", "statements", "allergies")
+KINDS = ("observations", "conditions", "medications", "statements", "administrations", "allergies")
 
 
 def readable(resources, patient_id, mapped):
@@ -224,13 +149,17 @@ def readable(resources, patient_id, mapped):
     return kept
 
 
-def external_medications(resources, drafts=()):
+def external_medications(resources, drafts=(), today=None):
     """Relative references ('Medication/id') of external Medications the requests name and the data lacks.
 
-    Only relative references are read: an absolute URL may name another server, which never gets the token."""
+    Only relative references are read: an absolute URL may name another server, which never gets the token.
+    With `today`, only those of resources whose drug is read (medications.needs_drug): an inpatient's
+    administrations of years past would otherwise cost a read per Medication."""
     have = {reference_of(item) for item in resources.get("medication_resources") or [] if isinstance(item, dict)}
     wanted = []
-    for request in [*(resources.get("medications") or []), *(resources.get("statements") or []), *drafts]:
+    given = [item for kind in ("medications", "statements", "administrations") for item in resources.get(kind) or []
+             if isinstance(item, dict) and (today is None or needs_drug(item, today))]
+    for request in [*given, *drafts]:
         reference = request.get("medicationReference") if isinstance(request, dict) else None
         target = reference.get("reference") if isinstance(reference, dict) else None
         if isinstance(target, str) and re.fullmatch(r"Medication/[A-Za-z0-9\-.]{1,64}", target) \
@@ -272,7 +201,8 @@ def patient_context(resources, patient_id, vocabulary, now=None, thresholds=None
     """Map the FHIR resources of one patient to a native (not yet validated) patient context.
 
     resources: {"patient": Patient or None, "observations": [...], "conditions": [...], "medications":
-    [MedicationRequest], "statements": [MedicationStatement], "medication_resources": [Medication]}.
+    [MedicationRequest], "statements": [MedicationStatement], "administrations": [MedicationAdministration],
+    "medication_resources": [Medication]}.
     thresholds: `values.lab_thresholds(knowledge)`, so a censored result can be placed (None: it is not used).
     """
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -282,13 +212,14 @@ def patient_context(resources, patient_id, vocabulary, now=None, thresholds=None
     context["patient"] = map_patient(patient_of(resources, mapped), patient_id, now.date())
     context["labs"] = map_labs(kept["observations"], mapped, thresholds)
     add_native_extras(context, kept, mapped, now)
-    conditions = [item for item in kept["conditions"] if current(item)]
+    conditions = established([item for item in kept["conditions"] if current(item)], vocabulary, mapped)
     pregnancy = pregnancy_section(kept["observations"], conditions, vocabulary, mapped, now)
     if pregnancy:
         context["pregnancy"] = pregnancy
     context["conditions"] = map_conditions(conditions, vocabulary, mapped)
     mapped.library = library_of(resources, mapped)
-    context["medications"] = map_medications(kept["medications"] + kept["statements"], vocabulary, mapped,
+    given = kept["medications"] + kept["statements"] + kept["administrations"]
+    context["medications"] = map_medications(given, vocabulary, mapped,
                                              mapped.library, now.date() if supported("start_date") else None)
     return mapped
 

@@ -10,7 +10,8 @@ from cdss.hooks.prefetch import FhirClient, FhirError, read_all, resolve
 from cdss.hooks.values import lab_thresholds
 
 KINDS = {"Observation": "observations", "Condition": "conditions", "MedicationRequest": "medications",
-         "MedicationStatement": "statements", "Medication": "medication_resources", "AllergyIntolerance": "allergies"}
+         "MedicationStatement": "statements", "MedicationAdministration": "administrations",
+         "Medication": "medication_resources", "AllergyIntolerance": "allergies"}
 THRESHOLDS = {}  # ruleset digest -> lab thresholds (worked out once per loaded ruleset)
 
 
@@ -86,7 +87,7 @@ def invoke(service, request, evaluator, config, now=None, new_id=None, session=N
         resources["patient_missing"] = True  # prefetched as null, or 404 on the FHIR server: said on the card
     if client is not None:
         drafts = ((context.get("draftOrders") or {}).get("entry")) or []
-        wanted = external_medications(resources, [entry.get("resource") for entry in drafts])
+        wanted = external_medications(resources, [entry.get("resource") for entry in drafts], now.date())
         resources["medication_resources"] += [item for item in read_all(client, wanted).values()
                                               if item and item.get("resourceType") == "Medication"]
     mapped = patient_context(resources, context["patientId"], evaluator.vocabulary, now,

@@ -17,6 +17,8 @@ RESULT_STATUSES = ("final", "amended", "corrected")
 VOID_STATUSES = ("entered-in-error", "cancelled")  # withdrawn by the source: not data, nothing to say
 ACTIVE_CLINICAL = ("active", "recurrence", "relapse")
 REFUTED = ("refuted", "entered-in-error")
+# condition-ver-status codes of a suspected diagnosis (provisional and differential are kinds of unconfirmed)
+SUSPECTED = ("unconfirmed", "provisional", "differential")
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9.]{1,20}$")
 
 

@@ -51,13 +51,20 @@ PREGNANCY = Prefetch(f"Observation?patient={PATIENT}&code={','.join((PREGNANCY_S
 # `_include=MedicationRequest:medication` brings the Medication a request references (Epic and Oracle
 # Health send medicationReference). It is beyond the query features CDS Hooks 2.0 asks every client to
 # support: a client that cannot honour it omits the key or the Medications, and the service reads them.
-# completed and stopped orders too, for one reason: IV iron given in the last 12 weeks makes the ferritin unusable
-# (fhir.py reads nothing else from them; a prefetch template cannot ask for "the last 12 weeks").
-MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active,completed,stopped"
+# The statuses asked for are those medications.py reads or names (its STATUSES): active; on hold, intended or
+# unknown (not counted as current, named on the cards); completed and stopped for one reason: IV iron given in
+# the last 12 weeks makes the ferritin unusable (nothing else is read from them; a prefetch template cannot ask
+# for "the last 12 weeks"). Draft, cancelled, entered-in-error and not-taken ones are not asked for.
+MEDICATIONS = Prefetch(f"MedicationRequest?patient={PATIENT}&status=active,on-hold,unknown,completed,stopped"
                        "&_include=MedicationRequest:medication", False, "active medications and recent IV iron")
 ALLERGIES = Prefetch(f"AllergyIntolerance?patient={PATIENT}&clinical-status=active", False, "allergies")
-STATEMENTS = Prefetch(f"MedicationStatement?patient={PATIENT}&status=active", False,
-                      "medications the patient reports taking")
+STATEMENTS = Prefetch(f"MedicationStatement?patient={PATIENT}&status=active,intended,on-hold,unknown,completed,stopped",
+                      False, "medications the patient reports taking and recent IV iron")
+# Where infusion centres record IV iron doses: read for IV iron only (given in part too: stopped, on hold). The
+# Medications they reference come with `_include`, as for MedicationRequest.
+ADMINISTRATIONS = Prefetch(f"MedicationAdministration?patient={PATIENT}&status=in-progress,completed,stopped,on-hold,"
+                           "unknown&_include=MedicationAdministration:medication", False,
+                           "IV iron given in the last 12 weeks (administrations)")
 
 RLS_CODES = "ICD-10-CM G25.81 or SNOMED CT 32914008"
 
@@ -85,7 +92,8 @@ SERVICES = {service.id: service for service in (
               "Needs the patient, the problem list and recent iron studies, prefetched or readable on "
               "fhirServer; without them the call is answered 412.",
         prefetch={"patient": PATIENT_READ, "labs": LABS, "pregnancy": PREGNANCY, "conditions": CONDITIONS,
-                  "medications": MEDICATIONS, "statements": STATEMENTS, "allergies": ALLERGIES},
+                  "medications": MEDICATIONS, "statements": STATEMENTS, "administrations": ADMINISTRATIONS,
+                  "allergies": ALLERGIES},
         advise=advice.iron_advice),
     Service(
         id="rls-medication-safety",

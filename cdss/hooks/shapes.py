@@ -11,6 +11,7 @@ CONCEPTS = {
     "Condition": ("code", "clinicalStatus", "verificationStatus"),
     "MedicationRequest": ("medicationCodeableConcept",),
     "MedicationStatement": ("medicationCodeableConcept",),
+    "MedicationAdministration": ("medicationCodeableConcept",),
     "Medication": ("code",),
     "AllergyIntolerance": ("code", "clinicalStatus", "verificationStatus"),
 }

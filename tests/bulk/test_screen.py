@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 from cdss.bulk.export import classify_line, export_files
 from cdss.bulk.patients import screen_patient
-from cdss.bulk.synthetic import generate
+from cdss.bulk.synthetic import RXNORM, generate
 from cdss.hooks.invocation import invoke
 from cdss.hooks.services import SERVICES
 from cdss.screening import screen_command
-from tests.bulk.conftest import ODD_PATIENT, add_odd_lines
+from tests.bulk.conftest import ODD_PATIENT, add_odd_lines, ferritin, odd_patient
 
 AS_OF = "2026-11-01T09:00:00+00:00"
 NOW = dt.datetime.fromisoformat(AS_OF)
@@ -150,3 +150,33 @@ def test_odd_lines_are_read_as_ndjson_allows(odd_export):
     # the first of two same-instant ferritins in export order (12 ng/mL) is used, and the shared Medication
     assert {"iron_deficiency", "medication"} <= set(odd["causes"])
     assert "review_medication" in odd["recommendations"]
+
+
+def iv_iron_export(folder):
+    """Two men with restless legs syndrome and ferritin 40 ng/mL; one was given IV iron 31 days before the screen
+    (recorded by an infusion centre as a MedicationAdministration of a shared Medication), one 150 days before."""
+    lines = {"Patient": [], "Condition": [], "Observation": [], "MedicationAdministration": [], "Medication": [
+        {"resourceType": "Medication", "id": "venofer", "code": {"coding": [
+            {"system": RXNORM, "code": "1741261", "display": "iron sucrose 20 MG/ML Injectable Solution"}]}}]}
+    for patient_id, given in (("iv-recent", "2026-10-01T10:00:00+00:00"), ("iv-old", "2026-06-04T10:00:00+00:00")):
+        lines["Patient"].append({"resourceType": "Patient", "id": patient_id, "gender": "male", "birthDate": "1970-01-01"})
+        lines["Condition"].append({**odd_patient()[1], "id": f"rls-{patient_id}", "subject": {"reference": f"Patient/{patient_id}"}})
+        lines["Observation"].append(ferritin(patient_id, 40))
+        lines["MedicationAdministration"].append({
+            "resourceType": "MedicationAdministration", "id": f"dose-{patient_id}", "status": "completed",
+            "medicationReference": {"reference": "Medication/venofer"}, "subject": {"reference": f"Patient/{patient_id}"},
+            "effectiveDateTime": given})
+    for kind, resources in lines.items():
+        (folder / f"{kind}.ndjson").write_text("\n".join(json.dumps(item) for item in resources) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_iv_iron_administrations_are_joined_and_read_by_the_screen(tmp_path):
+    code, records, _, summary = run(iv_iron_export(tmp_path), "--workers", "2")
+    assert code == 0 and summary["lines_not_used"] == {}  # MedicationAdministration is read, not "ignored"
+    assert records["iv-recent"]["resources"] == 4
+    assert "ferritin_after_iv_iron" in records["iv-recent"]["recommendations"]
+    assert "ferritin_after_iv_iron" not in records["iv-old"]["recommendations"]
+    assert records["iv-old"]["status"] == records["iv-recent"]["status"] == "screened"
+    assert classify_line(json.dumps({"resourceType": "MedicationAdministration", "subject": {
+        "reference": "Patient/iv-old"}})) == ("patient", "iv-old")

@@ -132,6 +132,24 @@ def epic():
         "expected": {"labs": {"tsat": 18, "hemoglobin": 12.2}, "conditions": ["restless_legs_syndrome"],
                      "said": ["Condition/ckd-dstu2 could not be read", "Observation/f4 could not be read"]},
         "advice": {"includes": ["data_unavailable"], "excludes": ["order_iron_studies"]}, "invalid_r4": ["ckd-dstu2"]}  # f4 is valid R4: a decimal has no size limit
+    p = "eAbc5"
+    cases["epic-iron-on-hold-and-infusion-centre-dose"] = {  # Epic: an order on hold; the dose an infusion centre gave
+        "resources": [patient(p, "male", "1966-02-02"), rls(p),
+                      {**order(p, "mr-hold", concept=rxnorm("310325", "ferrous sulfate 325 MG Oral Tablet")),
+                       "status": "on-hold"},
+                      {"resourceType": "MedicationAdministration", "id": "ma-venofer", "status": "completed",
+                       "medicationReference": {"reference": "Medication/eMed-venofer", "display": "VENOFER 200 MG/10ML IV SOLN"},
+                       "subject": {"reference": f"Patient/{p}"}, "request": {"reference": "MedicationRequest/mr-iv"},
+                       "effectivePeriod": {"start": "2026-11-10T14:00:00Z", "end": "2026-11-10T14:30:00Z"},
+                       "dosage": {"route": {"text": "Intravenous"}, "dose": {"value": 200, "unit": "mg",
+                                                                            "system": UCUM, "code": "mg"}}},
+                      {"resourceType": "Medication", "id": "eMed-venofer",
+                       "code": {"coding": [{"system": RX, "code": "1741261"}], "text": "VENOFER 200 MG/10ML IV SOLN"}},
+                      lab(p, "f5", "2276-4", "Ferritin", 250, "ng/mL", when="2026-11-20T08:00:00Z")],
+        "expected": {"labs": {"ferritin": 250}, "conditions": ["restless_legs_syndrome"], "medications": ["iron sucrose"],
+                     "said": ["ferrous sulfate 325 MG Oral Tablet (MedicationRequest/mr-hold) is on hold: "
+                              "not counted as current"]},
+        "advice": {"includes": ["data_unavailable"], "excludes": ["continue_oral_iron"]}, "needs": "terminology"}
     return cases
 
 
@@ -183,6 +201,20 @@ def oracle():
         "expected": {"labs": {"folate": 9.0, "hemoglobin": 12.0, "ferritin": 30.0}, "conditions": ["restless_legs_syndrome"],
                      "said": ["Observation/L-7"]},
         "advice": {"excludes": ["check_folate"]}, "needs": "terminology"}
+    p = "12724070"
+    cases["oracle-provisional-and-differential-diagnoses"] = {  # encounter diagnoses, not yet established
+        "resources": [patient(p, "female", "1986-09-09"), rls(p),
+                      {**condition(p, "D-10", [(ICD, "N18.6", "End stage renal disease")], "ESRD"),
+                       "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                                 "code": "encounter-diagnosis"}]}],
+                       "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "provisional"}]}},
+                      {**condition(p, "D-11", [(ICD, "Z33.1", "Pregnant state, incidental")], "Pregnant state"),
+                       "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "differential"}]}},
+                      lab(p, "L-10", "2276-4", "Ferritin Lvl", 40, "ng/mL"), lab(p, "L-11", "2502-3", "Iron Sat", 15, "%")],
+        "expected": {"labs": {"ferritin": 40, "tsat": 15}, "conditions": ["restless_legs_syndrome"],
+                     "said": ["ESRD (Condition/D-10) is provisional: not counted",
+                              "Pregnant state (Condition/D-11) is a differential diagnosis: not counted"]},
+        "advice": {"includes": ["data_unavailable"], "excludes": ["iv_iron_sucrose"]}}
     return cases
 
 

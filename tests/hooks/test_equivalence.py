@@ -22,6 +22,7 @@ def ben_fhir_server(mock):
     mock.add_callback(responses.GET, f"{FHIR}/Condition", callback=serve("ben-conditions.json"))
     mock.add_callback(responses.GET, f"{FHIR}/MedicationRequest", callback=serve("ben-medications.json"))
     mock.add(responses.GET, f"{FHIR}/MedicationStatement", json={"resourceType": "Bundle", "type": "searchset"})
+    mock.add(responses.GET, f"{FHIR}/MedicationAdministration", json={"resourceType": "Bundle", "type": "searchset"})
     mock.add(responses.GET, f"{FHIR}/AllergyIntolerance", json={"resourceType": "Bundle", "type": "searchset"})
 
 

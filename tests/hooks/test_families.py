@@ -16,7 +16,8 @@ from tests.hooks.conftest import FHIR, codes, post
 
 CASES = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(families.OUT.glob("*.json"))}
 SEARCHES = {"labs": ("Observation",), "conditions": ("Condition",), "medications": ("MedicationRequest", "Medication"),
-            "statements": ("MedicationStatement",), "allergies": ("AllergyIntolerance",)}
+            "statements": ("MedicationStatement",), "administrations": ("MedicationAdministration",),
+            "allergies": ("AllergyIntolerance",)}
 
 
 def needs_terminology(case, vocabulary):

@@ -97,6 +97,7 @@ def test_partial_prefetch_reads_the_rest_from_fhir_following_pages(hooks, fhir_s
     fhir_server.add_callback(responses.GET, f"{FHIR}/Condition", callback=page("ben-conditions.json"))
     fhir_server.add_callback(responses.GET, f"{FHIR}/MedicationRequest", callback=page("ben-medications.json"))
     fhir_server.add(responses.GET, f"{FHIR}/MedicationStatement", json={"resourceType": "Bundle", "type": "searchset"})
+    fhir_server.add(responses.GET, f"{FHIR}/MedicationAdministration", json={"resourceType": "Bundle", "type": "searchset"})
     fhir_server.add(responses.GET, f"{FHIR}/AllergyIntolerance", json={"resourceType": "Bundle", "type": "searchset"})
     fhir_server.add_callback(responses.GET, f"{FHIR}/Observation", callback=page("ben-pregnancy.json"),
                              match=[responses.matchers.query_param_matcher({"patient": "pat-ben", "_sort": "-date",
@@ -105,7 +106,8 @@ def test_partial_prefetch_reads_the_rest_from_fhir_following_pages(hooks, fhir_s
     assert status == 200, body
     urls = [urlsplit(call.request.url) for call in fhir_server.calls]
     assert {url.path for url in urls} == {"/fhir/Observation", "/fhir/Condition", "/fhir/MedicationRequest",
-                                          "/fhir/MedicationStatement", "/fhir/AllergyIntolerance"}
+                                          "/fhir/MedicationStatement", "/fhir/MedicationAdministration",
+                                          "/fhir/AllergyIntolerance"}
     assert not any(url.path.endswith("/Patient/pat-ben") for url in urls)  # prefetched: not fetched again
     labs = next(parse_qs(url.query) for url in urls if "2276-4" in url.query)
     assert labs["code"][0].split(",")[:2] == ["2276-4", "20567-4"]
