@@ -30,8 +30,10 @@ def make_app(url, folder, **config):
                        "DB_POOL_TIMEOUT": 1.0, "REUSE_RESULTS": 0, **config})
 
 
-def under_load(app, fault, heal, fault_seconds=FAULT_SECONDS):
-    """Evaluate from THREADS threads before, during and after a fault; [(status, body)]."""
+def under_load(app, fault, heal, fault_seconds=FAULT_SECONDS, reached=None):
+    """Evaluate from THREADS threads before, during and after a fault; [(status, body)]. With `reached`, the fault
+    lasts until reached() is true too (at most 15 s more): on a loaded machine the threads may not get to an
+    audit write within fault_seconds."""
     answers, stop, lock = [], threading.Event(), threading.Lock()
 
     def client(number):
@@ -48,6 +50,8 @@ def under_load(app, fault, heal, fault_seconds=FAULT_SECONDS):
     time.sleep(0.4)
     fault()
     time.sleep(fault_seconds)
+    if reached is not None:
+        wait_for(reached, seconds=15)
     heal()
     time.sleep(0.4)
     stop.set()
@@ -106,8 +110,8 @@ def postgres_behind_proxy(tmp_path):
 @pytest.mark.postgres
 def test_postgres_refusing_connections_loses_no_record(postgres_behind_proxy):
     app, proxy, url = postgres_behind_proxy
-    answers = under_load(app, proxy.stop, proxy.start)
     trail = app.extensions["cdss.audit"]
+    answers = under_load(app, proxy.stop, proxy.start, reached=lambda: trail.local["outboxed"] > 0)
     assert trail.local["outboxed"] > 0, "the fault never reached the audit write"
     assert drained(app)
     assert_nothing_lost(answers, audit_ids(url))
@@ -237,7 +241,7 @@ def test_a_read_only_database_file_loses_no_record_and_the_worker_recovers_by_it
         read_only(database)
         store.close()
 
-    answers = under_load(app, fault, lambda: writable(database))
+    answers = under_load(app, fault, lambda: writable(database), reached=lambda: trail.local["outboxed"] > 0)
     assert trail.local["outboxed"] > 0, "the fault never reached the audit write"
     assert drained(app)
     written = trail.local["database"]
