@@ -347,11 +347,11 @@ def screen_command(input_path, fmt, output, output_format, engine, master, spark
     from cdss.bulk.export import is_export  # noqa: PLC0415
     from cdss.config import load_config  # noqa: PLC0415
 
+    if spark_join and engine != "spark":
+        raise click.UsageError("--spark-join needs --engine spark")
     rules_dir = load_config()["RULES_DIR"]
     if fmt == "bulk" or (fmt == "auto" and input_path != "-" and is_export(input_path)):
         options = {"master": master} if engine == "spark" else {"workers": workers}
-        if spark_join and engine != "spark":
-            raise click.UsageError("--spark-join needs --engine spark")
         if spark_join:
             options["join_with"] = spark_join
         summary = screen_export_command(input_path, rules_dir, engine, output, output_format, as_of,

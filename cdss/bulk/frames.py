@@ -14,6 +14,7 @@ driver side goes through `pandas_udf`), which the spark extra does not install; 
 pyarrow. Why the sort and not `groupBy("patient")`: `applyInPandas` needs pandas too, and a
 `collect_list` aggregation builds each patient's array in the JVM only to take it apart in Python.
 """
+import functools
 import itertools
 import json
 import os
@@ -75,17 +76,22 @@ def classifier(files):
     return arrow_udf(classify, CLASSIFIED).asNondeterministic()
 
 
-def grouped_lines(spark, files, partitions):
-    """The export as (patient, line, found) rows, by patient in `partitions` partitions, each sorted by
-    patient then export order; the rows of `found` (patient null) come first in their partition."""
+def classified_lines(spark, files):
+    """The export's lines as (patient, block, row, line, found) rows: (block, row) is the export order."""
     from pyspark.sql import functions as F  # noqa: PLC0415 - PySpark is an optional extra
 
     text = spark.read.text([str(file) for file in files], lineSep="\n")
     rows = text.select(F.col("value").cast("binary").alias("value"), "_metadata.file_path",
                        "_metadata.file_block_start", F.monotonically_increasing_id().alias("row"))
     classified = rows.select(classifier(files)("value", "file_path", "file_block_start").alias("c"), "row")
-    lines = classified.select("c.patient", "c.block", "row", "c.line", "c.found").where(
+    return classified.select("c.patient", "c.block", "row", "c.line", "c.found").where(
         F.col("patient").isNotNull() | F.col("found").isNotNull())  # blank lines go no further
+
+
+def grouped_lines(spark, files, partitions):
+    """The export as (patient, line, found) rows, by patient in `partitions` partitions, each sorted by
+    patient then export order; the rows of `found` (patient null) come first in their partition."""
+    lines = classified_lines(spark, files)
     return (lines.repartition(partitions, "patient").sortWithinPartitions("patient", "block", "row")
             .select("patient", "line", "found"))
 
@@ -119,8 +125,6 @@ def patient_groups(found, index, rows):
 def join(spark, files, lines, partitions):
     """(the export grouped by patient as an RDD of rows, Medications by id, the groups of a partition);
     counts the lines not used into `lines`."""
-    import functools  # noqa: PLC0415
-
     rdd = grouped_lines(spark, files, partitions).rdd  # one RDD for both jobs: one shuffle, read twice
     found = found_partition(spark, partitions)
     [(counts, medications)] = spark.sparkContext.runJob(rdd, merge_found, [found])
