@@ -334,7 +334,7 @@ def open_input(path):
 @click.option("--master", help="Spark master URL (default: SPARK_MASTER, else local[*] on 127.0.0.1).")
 @click.option("--spark-join", type=click.Choice(["dataframe", "rdd"]),
               help="Spark only: join the export by patient with DataFrame operations or one RDD shuffle "
-                   "(default: rdd; both give the same results).")
+                   "(default: dataframe; both give the same results).")
 @click.option("--as-of", help="Bulk Data only: reference date or time (ISO) for ages (default: now).")
 @click.option("--all-patients", is_flag=True,
               help="Bulk Data only: evaluate every patient, not only those with RLS on the problem list.")
