@@ -332,21 +332,28 @@ def open_input(path):
 @click.option("--engine", type=click.Choice(["multiprocessing", "spark"]), default="multiprocessing",
               help="Bulk Data only: processes on this machine (default) or Spark.")
 @click.option("--master", help="Spark master URL (default: SPARK_MASTER, else local[*] on 127.0.0.1).")
+@click.option("--spark-join", type=click.Choice(["dataframe", "rdd"]),
+              help="Spark only: join the export by patient with DataFrame operations or one RDD shuffle "
+                   "(default: dataframe; both give the same results).")
 @click.option("--as-of", help="Bulk Data only: reference date or time (ISO) for ages (default: now).")
 @click.option("--all-patients", is_flag=True,
               help="Bulk Data only: evaluate every patient, not only those with RLS on the problem list.")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
 @click.option("--summary-json", type=click.File("w", encoding="utf-8"), help="Also write the summary as JSON.")
 @click.option("--fail-on-invalid", is_flag=True, help="Exit with status 1 when any row is invalid.")
-def screen_command(input_path, fmt, output, output_format, engine, master, as_of, all_patients, workers,
+def screen_command(input_path, fmt, output, output_format, engine, master, spark_join, as_of, all_patients, workers,
                    summary_json, fail_on_invalid):
     """Screen a cohort (NDJSON, CSV or a FHIR Bulk Data export): one result per patient, then a summary on stderr."""
     from cdss.bulk.export import is_export  # noqa: PLC0415
     from cdss.config import load_config  # noqa: PLC0415
 
+    if spark_join and engine != "spark":
+        raise click.UsageError("--spark-join needs --engine spark")
     rules_dir = load_config()["RULES_DIR"]
     if fmt == "bulk" or (fmt == "auto" and input_path != "-" and is_export(input_path)):
         options = {"master": master} if engine == "spark" else {"workers": workers}
+        if spark_join:
+            options["join_with"] = spark_join
         summary = screen_export_command(input_path, rules_dir, engine, output, output_format, as_of,
                                         all_patients, options)
         invalid = summary.statuses["invalid"]

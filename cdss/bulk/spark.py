@@ -1,15 +1,17 @@
-"""The Spark backend: a Bulk Data export joined by one Spark shuffle and screened per partition.
+"""The Spark backend: a Bulk Data export joined by patient in Spark and screened per partition.
 
-The embedded backend's map-reduce, with Spark moving the data. Map: the NDJSON files are read as text
-and each line is sorted in Python by `split_lines` (the embedded backend's step, so both agree on every
-line): a patient's line goes to shuffle partition 1..n-1 by its patient id; what each map task found
-beside (Medications, counts of the lines not used) goes to partition 0. Partition 0 is read first and the
-Medications broadcast; then partitions 1..n-1 are grouped by patient and screened by `screen_lines` with
-one rules engine per Python worker process (durable_rules keeps its state per process). The shuffle's map
-output is kept by Spark between the two jobs, so every line is read and classified once and crosses
-from the JVM to Python once on each side of the shuffle. Local mode by default; any cluster through
-`--master` or the usual SPARK_* settings. Every server this starts (driver, block manager) listens on
-127.0.0.1 unless `--master` names a cluster.
+Two joins (`--spark-join`), one screen. `dataframe` (the default, cdss.bulk.frames): `spark.read.text`,
+the lines classified in Arrow batches by `split_lines` (the embedded backend's step, so both agree on
+every line), `repartition` + `sortWithinPartitions` by patient. `rdd` (below): the embedded backend's
+map-reduce with Spark moving the data; a patient's line goes to shuffle partition 1..n-1 by its patient
+id, what each map task found beside (Medications, counts of the lines not used) to partition 0. Either
+way the found data is read first from the shuffle's output and the Medications broadcast; then one job
+screens every partition by `screen_lines`, one rules engine per Python worker process (durable_rules
+keeps its state per process), reading the same shuffle output, so every line is read and classified once.
+Measured 2026-12-02 (`python -m bench.bulk --patients 100000`, 2 cores): join + screen 183 s (dataframe),
+188 s (rdd), 196 s (multiprocessing); machine CPU on 20,000 patients 70.0 / 78.6 / 72.9 s (README).
+Local mode by default; any cluster through `--master` or the usual SPARK_* settings. Every server this
+starts (driver, block manager) listens on 127.0.0.1 unless `--master` names a cluster.
 """
 import functools
 import os
@@ -27,7 +29,9 @@ SETTINGS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"
             # NDJSON lines end at "\n" only, as the embedded backend reads them (Hadoop also ends them at a
             # lone "\r", which JSON allows between tokens); the "\r" of a "\r\n" is stripped with the spaces
             "spark.hadoop.textinputformat.record.delimiter": "\n"}
-FOUND = 0  # the shuffle partition of what the map tasks found beside patients' lines
+JOINS = ("dataframe", "rdd")  # how the export is joined by patient (see join)
+DEFAULT_JOIN = "dataframe"  # measured: see the README, "Scale beyond one machine"
+FOUND = 0  # the RDD join's shuffle partition of what the map tasks found beside patients' lines
 
 
 def session(master=None):
@@ -94,39 +98,48 @@ def patient_groups(index, pairs):
     return [(key, in_export_order(values)) for key, values in sorted(groups.items())]
 
 
-def join(spark, files, lines, partitions=None):
-    """(the export shuffled by patient, Medications by id); counts the lines not used into `lines`."""
+def join_rdd(spark, files, lines, partitions):
+    """(the export shuffled by patient, Medications by id, the groups of a partition); counts the lines
+    not used into `lines`."""
     context = spark.sparkContext
-    patients = partitions or reduce_partitions(context, files)
     text = context.union([context.textFile(str(file)) for file in files])
     shuffled = text.mapPartitionsWithIndex(map_lines).partitionBy(
-        1 + patients, functools.partial(partition_of, patients=patients))
+        1 + partitions, functools.partial(partition_of, patients=partitions))
     [(counts, medications)] = context.runJob(shuffled, merge_found, [FOUND])  # runs the map stage once
     lines.update(counts)
-    return shuffled, medications
+    return shuffled, medications, patient_groups
 
 
-def join_export(files, lines, master=None, partitions=None):
-    """The join alone: the number of patient groups. For the benchmark."""
-    shuffled, _ = join(session(master), files, lines, partitions)
-    return shuffled.mapPartitionsWithIndex(lambda index, pairs: [len(patient_groups(index, pairs))]).sum()
+def join(spark, files, lines, partitions=None, join_with=DEFAULT_JOIN):
+    """The export joined by patient, `join_with`: "dataframe" (cdss.bulk.frames) or "rdd" (above)."""
+    from cdss.bulk import frames  # noqa: PLC0415
+
+    partitions = partitions or reduce_partitions(spark.sparkContext, files)
+    return {"dataframe": frames.join, "rdd": join_rdd}[join_with](spark, files, lines, partitions)
 
 
-def screen_partition(index, pairs, medications, rules_dir, now, all_patients):
+def join_export(files, lines, master=None, partitions=None, join_with=DEFAULT_JOIN):
+    """The join alone, its groups read in Python as the screen reads them: the number of patient groups.
+    For the benchmark."""
+    grouped, _, groups = join(session(master), files, lines, partitions, join_with)
+    return grouped.mapPartitionsWithIndex(lambda index, items: [sum(1 for _ in groups(index, items))]).sum()
+
+
+def screen_partition(index, items, groups, medications, rules_dir, now, all_patients):
     """Screen the patients of one partition in this worker process."""
-    return screen_lines(patient_groups(index, pairs), medications.value, rules_dir, parse_now(now), all_patients)
+    return screen_lines(groups(index, items), medications.value, rules_dir, parse_now(now), all_patients)
 
 
-def screen_export(files, rules_dir, now, lines, all_patients=False, master=None, partitions=None):
+def screen_export(files, rules_dir, now, lines, all_patients=False, master=None, partitions=None, join_with=DEFAULT_JOIN):
     """Yield one record per patient of the export; count the lines not used into `lines`."""
     from pyspark import StorageLevel  # noqa: PLC0415
 
     spark = session(master)
-    shuffled, found = join(spark, files, lines, partitions)
+    grouped, found, groups = join(spark, files, lines, partitions, join_with)
     medications = spark.sparkContext.broadcast(found)
     now_text = now.isoformat()
-    records = shuffled.mapPartitionsWithIndex(
-        lambda index, pairs: screen_partition(index, pairs, medications, rules_dir, now_text, all_patients))
+    records = grouped.mapPartitionsWithIndex(
+        lambda index, items: screen_partition(index, items, groups, medications, rules_dir, now_text, all_patients))
     # One job screens every partition at once (toLocalIterator alone runs one partition at a time, so one
     # core would screen); the records wait on disk and are then read back one partition at a time.
     records.persist(StorageLevel.DISK_ONLY)

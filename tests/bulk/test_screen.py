@@ -120,6 +120,8 @@ def test_cli_refuses_what_it_cannot_do(small_export, tmp_path):
     native.write_text('{"patient": {"id": "a"}}\n')
     result = CliRunner().invoke(screen_command, [str(native), "--engine", "spark"])
     assert result.exit_code == 2 and "Bulk Data exports only" in result.output
+    result = CliRunner().invoke(screen_command, [str(small_export), "--spark-join", "dataframe"])
+    assert result.exit_code == 2 and "--spark-join needs --engine spark" in result.output
     result = CliRunner().invoke(screen_command, [str(small_export), "--output-format", "parquet"])
     assert result.exit_code == 2 and "--output FILE" in result.output
     result = CliRunner().invoke(screen_command, [str(small_export), "--as-of", "yesterday"])

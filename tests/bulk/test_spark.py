@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cdss.bulk.spark import JOINS
 from cdss.screening import screen_command
 
 pytest.importorskip("pyspark")
@@ -45,18 +46,22 @@ def listening_addresses(pid):
 
 @pytest.fixture(scope="module")
 def spark_run(java, ci_export):
-    """The CI export screened by Spark in local mode; the JVM's listening sockets; then Spark stopped."""
+    """The CI export screened by Spark in local mode, by default and with each join (one JVM for all);
+    the JVM's listening sockets; then Spark stopped."""
     from pyspark.sql import SparkSession  # noqa: PLC0415
 
-    records, summary = screen(ci_export, "--engine", "spark", "--master", "local[2]")
+    runs = {"default": screen(ci_export, "--engine", "spark", "--master", "local[2]")}
+    for join in JOINS:
+        runs[join] = screen(ci_export, "--engine", "spark", "--master", "local[2]", "--spark-join", join)
     session = SparkSession.getActiveSession()
     listening = listening_addresses(session.sparkContext._gateway.proc.pid)  # noqa: SLF001 - the JVM's pid
     session.stop()
-    return records, summary, listening
+    return runs, listening
 
 
-def test_spark_and_multiprocessing_give_identical_results(spark_run, ci_export):
-    spark_records, spark_summary, _ = spark_run
+@pytest.mark.parametrize("join", ["default", *JOINS])
+def test_spark_and_multiprocessing_give_identical_results(spark_run, ci_export, join):
+    spark_records, spark_summary = spark_run[0][join]
     local_records, local_summary = screen(ci_export, "--workers", "2")
     assert len(local_records) > 1000
     assert spark_records == local_records
@@ -69,6 +74,6 @@ def test_spark_and_multiprocessing_give_identical_results(spark_run, ci_export):
 
 
 def test_spark_listens_on_loopback_only(spark_run):
-    _, _, listening = spark_run
+    _, listening = spark_run
     loopback = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
     assert listening and set(listening) <= loopback
