@@ -8,8 +8,9 @@ workers, Spark's JVM and Python workers), and Spark's ratio to multiprocessing o
 for each Spark join (`--spark-join`: DataFrame operations, or one RDD shuffle) in the same Spark session,
 and the DataFrame join against the RDD join; also the DataFrame join by `groupBy` + `collect_list`.
 On a shared machine the CPU ratio is the stable figure: wall time also counts other people's work. The
-process tree misses the Python workers of the DataFrame join (measured: 18 of 78 CPU s on 20,000 patients),
-so the machine's CPU over each step (/proc/stat: everyone's, but nothing escapes it) is printed beside it.
+process tree is read from /proc every 0.2 s (TreeWatch: Spark's Python daemon ignores SIGCHLD, so a
+worker it ends leaves its CPU in no parent's counters); the machine's CPU over each step (/proc/stat:
+everyone's work too) is printed beside it as a cross-check.
 Spark's first job includes JVM start-up; it is measured separately ("session") and left out of the rates.
 """
 import argparse
@@ -18,6 +19,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,7 +39,7 @@ ORDER = ("rdd", "dataframe")  # the Spark joins (--spark-join), in the order mea
 
 
 def proc_stats():
-    """pid -> (parent pid, CPU seconds of the process and of its reaped children) of every live process."""
+    """pid -> (parent pid, CPU seconds of the process itself) of every live process."""
     stats = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -47,25 +49,55 @@ def proc_stats():
         except OSError:
             continue  # ended while we looked
         fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
-        stats[int(entry.name)] = (int(fields[1]), sum(int(value) for value in fields[11:15]) / TICK)
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
     return stats
 
 
-def tree_cpu():
-    """CPU seconds used so far by this process and every descendant, live (from /proc) or reaped (getrusage)."""
-    stats = proc_stats()
-    children = {}
-    for pid, (parent, _) in stats.items():
-        children.setdefault(parent, []).append(pid)
-    total, pending = 0.0, list(children.get(os.getpid(), []))
-    while pending:
-        pid = pending.pop()
-        total += stats[pid][1]
-        pending += children.get(pid, [])
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
+class TreeWatch:
+    """The CPU of this process and of every process seen below it while watched, read from /proc every
+    POLL seconds. A process that ends keeps its last reading: Spark's Python daemon ignores SIGCHLD, so
+    the CPU of a worker it ends (the DataFrame join ends one per screen) is in no parent's counters."""
+
+    POLL = 0.2
+
+    def __init__(self):
+        self.readings, self.done = {}, threading.Event()
+        self.poll()
+        self.before = dict(self.readings)  # a process that was there already counts from here
+        self.own = self.own_cpu()
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def own_cpu():
+        """This process's CPU seconds."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def poll(self):
+        """Read every process below this one, and those seen before that now live elsewhere."""
+        stats = proc_stats()
+        children = {}
+        for pid, (parent, _) in stats.items():
+            children.setdefault(parent, []).append(pid)
+        pending = list(children.get(os.getpid(), [])) + [pid for pid in self.readings if pid in stats]
+        while pending:
+            pid = pending.pop()
+            self.readings[pid] = stats[pid][1]
+            pending += [child for child in children.get(pid, []) if child not in self.readings]
+
+    def watch(self):
+        """Poll until stopped."""
+        while not self.done.wait(self.POLL):
+            self.poll()
+
+    def stop(self):
+        """CPU seconds used while watched."""
+        self.done.set()
+        self.thread.join()
+        self.poll()
+        used = sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.readings.items())
+        return used + self.own_cpu() - self.own
 
 
 def machine_cpu():
@@ -77,9 +109,9 @@ def machine_cpu():
 def timed(function, *args, **kwargs):
     """(wall seconds, process-tree CPU seconds, result) of one call; the CPU is also kept in MEASURED, and
     the machine's CPU over the call in MACHINE (it counts other people's work, but no process escapes it)."""
-    started, cpu, machine = time.perf_counter(), tree_cpu(), machine_cpu()
+    started, watch, machine = time.perf_counter(), TreeWatch(), machine_cpu()
     result = function(*args, **kwargs)
-    MEASURED.append(tree_cpu() - cpu)
+    MEASURED.append(watch.stop())
     MACHINE.append(machine_cpu() - machine)
     return time.perf_counter() - started, MEASURED[-1], result
 

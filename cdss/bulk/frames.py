@@ -11,8 +11,9 @@ then every partition is screened in one job, reading the same shuffle output (th
 
 Why an Arrow UDF and not `mapInArrow`: PySpark 4.3's `mapInArrow` refuses to run without pandas (its
 driver side goes through `pandas_udf`), which the spark extra does not install; `arrow_udf` needs only
-pyarrow. Why the sort and not `groupBy("patient")`: `applyInPandas` needs pandas too, and a
-`collect_list` aggregation builds each patient's array in the JVM only to take it apart in Python.
+pyarrow. The grouping is a sort, not `groupBy("patient")`: `applyInPandas` needs pandas too, and a
+`groupBy` + `collect_list` join is only measured on its own by `bench.bulk` (see the README), not built
+into the screen.
 """
 import functools
 import itertools
